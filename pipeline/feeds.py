@@ -1,0 +1,155 @@
+"""Feed parsing: bytes in, entries out. The only module that imports feedparser.
+
+feedparser is given bytes, never a string (a string may be read as a local path or URL).
+JSON Feed, which feedparser 6 does not read, has a small parser here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from pipeline.errors import FeedError
+from pipeline.models import FeedEntry
+
+MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedFeed:
+    """The entries of one feed document plus what was wrong with it, if anything."""
+
+    title: str
+    entries: tuple[FeedEntry, ...]
+    skipped: int
+    warning: str = ""
+
+
+def parse_feed(body: bytes, feed_url: str, *, max_entries: int = 500) -> ParsedFeed:
+    """Parse RSS, Atom or JSON Feed bytes into entries with absolute http(s) links.
+
+    Entries without a usable link are counted in ``skipped``; at most ``max_entries`` are kept.
+
+    Raises:
+        FeedError: the bytes are not a feed at all (HTML page, empty, unparseable).
+    """
+    if not isinstance(body, bytes):
+        raise TypeError("parse_feed takes bytes, never a path or URL string")
+    if not body.strip():
+        raise FeedError("empty feed document", url=feed_url)
+    if body.lstrip()[:1] == b"{":
+        return _parse_json_feed(body, feed_url, max_entries)
+    return _parse_xml_feed(body, feed_url, max_entries)
+
+
+def _parse_xml_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
+    parsed = feedparser.parse(body, response_headers={"content-location": feed_url})
+    version = parsed.get("version") or ""
+    if not version and not parsed.entries:
+        problem = parsed.get("bozo_exception") or "no RSS/Atom structure found"
+        raise FeedError(f"not a feed: {problem}", url=feed_url)
+    raw = [_entry_from_feedparser(e, feed_url) for e in parsed.entries]
+    warning = f"malformed feed: {parsed.get('bozo_exception')}" if parsed.get("bozo") else ""
+    return _collect(str(parsed.feed.get("title", "")), raw, max_entries, warning)
+
+
+def _entry_from_feedparser(entry: Any, feed_url: str) -> FeedEntry | None:
+    link = _absolute_http_url(entry.get("link") or _alternate_link(entry), feed_url)
+    if link is None:
+        return None
+    authors = tuple(a.get("name", "") for a in entry.get("authors", []) if a.get("name"))
+    if not authors and entry.get("author"):
+        authors = (str(entry["author"]),)
+    return FeedEntry(
+        url=link,
+        feed_url=feed_url,
+        title=str(entry.get("title", "")).strip(),
+        published_at=_struct_time_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
+        authors=authors,
+        summary=str(entry.get("summary", "")).strip(),
+    )
+
+
+def _alternate_link(entry: Any) -> str:
+    for link in entry.get("links", []):
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return str(link["href"])
+    return ""
+
+
+def _parse_json_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise FeedError(f"invalid JSON feed: {exc}", url=feed_url) from exc
+    if not isinstance(doc, dict) or "jsonfeed.org" not in str(doc.get("version", "")):
+        raise FeedError("JSON document is not a JSON Feed", url=feed_url)
+    items = doc.get("items") if isinstance(doc.get("items"), list) else []
+    raw = [_entry_from_json(item, feed_url) for item in items if isinstance(item, dict)]
+    skipped_shapes = len(items) - len(raw)
+    parsed = _collect(str(doc.get("title", "")), raw, max_entries, "")
+    return ParsedFeed(title=parsed.title, entries=parsed.entries,
+                      skipped=parsed.skipped + skipped_shapes, warning=parsed.warning)
+
+
+def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
+    link = _absolute_http_url(str(item.get("url") or item.get("external_url") or ""), feed_url)
+    if link is None:
+        return None
+    authors_raw = item.get("authors") or ([item["author"]] if item.get("author") else [])
+    authors = tuple(str(a.get("name")) for a in authors_raw if isinstance(a, dict) and a.get("name"))
+    return FeedEntry(
+        url=link,
+        feed_url=feed_url,
+        title=str(item.get("title") or "").strip(),
+        published_at=_iso_or_none(item.get("date_published") or item.get("date_modified")),
+        authors=authors,
+        summary=str(item.get("summary") or "").strip(),
+    )
+
+
+def _collect(
+    title: str, raw: list[FeedEntry | None], max_entries: int, warning: str
+) -> ParsedFeed:
+    entries = [e for e in raw if e is not None]
+    skipped = len(raw) - len(entries) + max(0, len(entries) - max_entries)
+    return ParsedFeed(title=title, entries=tuple(entries[:max_entries]), skipped=skipped,
+                      warning=warning)
+
+
+def _absolute_http_url(link: str, base: str) -> str | None:
+    link = link.strip()
+    if not link or len(link) > MAX_URL_LENGTH:
+        return None
+    absolute = urljoin(base, link)
+    parts = urlsplit(absolute)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return absolute
+
+
+def _struct_time_iso(value: time.struct_time | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=UTC).isoformat()
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso_or_none(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat()

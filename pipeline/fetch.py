@@ -1,0 +1,347 @@
+"""HTTP fetching that is safe by default. The only module that imports the HTTP client.
+
+Every hop is checked before a byte is sent: http(s) only, the host resolved once, every
+address it resolves to must be public (or inside ``fetch.allow``), and the connection goes to
+the validated address, so DNS rebinding has no window. Bodies are capped after
+decompression, a monotonic deadline bounds the whole fetch, and redirects are followed by hand.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ipaddress
+import re
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import charset_normalizer
+import urllib3
+from urllib3.exceptions import HTTPError, ProtocolError, SSLError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+from pipeline.errors import (
+    BlockedDestination,
+    FetchRefused,
+    FetchTimeout,
+    UpstreamUnavailable,
+)
+from pipeline.models import Page, utc_now
+from pipeline.settings import FetchSettings
+
+Resolver = Callable[[str, int], list[str]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+FEED_TYPES = (
+    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
+    "text/xml", "application/feed+json", "application/json", "text/plain", "text/html",
+    "application/x-rss+xml", "application/octet-stream",
+)
+_CHUNK = 64 * 1024
+_REDIRECTS = {301, 302, 303, 307, 308}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Response:
+    """A complete HTTP response with its body capped and decoded from transfer encodings."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (IP literals in any spelling included)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """True when the address is globally routable, looking inside IPv6 wrappers of IPv4."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public_address(embedded)
+    return ip.is_global and not ip.is_multicast
+
+
+class Fetcher:
+    """An HTTP client with the SSRF guard, caps and deadline. One per process; not thread-safe."""
+
+    def __init__(self, settings: FetchSettings, *, resolver: Resolver = resolve_host) -> None:
+        self.settings = settings
+        self._resolver = resolver
+        self._allow = tuple(ipaddress.ip_network(c, strict=False) for c in settings.allow)
+        self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+    def get(
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        accept: tuple[str, ...],
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """GET ``url`` following at most ``max_redirects`` redirects, each hop re-validated.
+
+        Raises:
+            BlockedDestination: a refused scheme, port or address (on any hop).
+            FetchRefused: 4xx, a content type outside ``accept``, a body over ``max_bytes``,
+                or too many redirects.
+            FetchTimeout: the deadline passed before the body was complete.
+            UpstreamUnavailable: connection failure, TLS failure, 5xx or 429.
+        """
+        deadline = time.monotonic() + self.settings.deadline_s
+        current = url
+        for _hop in range(self.settings.max_redirects + 1):
+            response = self._get_once(url, current, max_bytes, accept, headers or {}, deadline)
+            location = response.headers.get("location")
+            if response.status not in _REDIRECTS or not location:
+                return response
+            current = urljoin(current, location)
+        raise FetchRefused(f"more than {self.settings.max_redirects} redirects", url=url)
+
+    def _get_once(
+        self,
+        original: str,
+        url: str,
+        max_bytes: int,
+        accept: tuple[str, ...],
+        headers: Mapping[str, str],
+        deadline: float,
+    ) -> Response:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BlockedDestination(f"refused URL scheme or host: {url[:200]!r}", url=original)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = self._validated_address(parts.hostname, port, original)
+        pool = self._pool(parts.scheme, address, port, parts.hostname)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        request_headers = {
+            "Host": host_header, "User-Agent": self.settings.user_agent,
+            "Accept-Encoding": "gzip, deflate", **headers,
+        }
+        remaining = self._remaining(deadline, original)
+        timeout = urllib3.Timeout(
+            connect=min(self.settings.connect_timeout_s, remaining),
+            read=min(self.settings.read_timeout_s, remaining),
+        )
+        try:
+            raw = pool.urlopen(
+                "GET", path, headers=request_headers, redirect=False, retries=False,
+                preload_content=False, decode_content=True, timeout=timeout,
+            )
+        except Urllib3Timeout as exc:
+            raise FetchTimeout(f"timed out connecting: {exc}", url=original) from exc
+        except (SSLError, ProtocolError, HTTPError, OSError) as exc:
+            raise UpstreamUnavailable(f"connection failed: {exc}", url=original) from exc
+        return self._read_response(raw, original, url, max_bytes, accept, deadline)
+
+    def _read_response(
+        self,
+        raw: urllib3.BaseHTTPResponse,
+        original: str,
+        url: str,
+        max_bytes: int,
+        accept: tuple[str, ...],
+        deadline: float,
+    ) -> Response:
+        headers = {k.lower(): v for k, v in raw.headers.items()}
+        try:
+            _check_status(raw.status, headers, original)
+            if raw.status in _REDIRECTS or raw.status == 304:
+                return Response(url=original, final_url=url, status=raw.status,
+                                headers=headers, body=b"")
+            _check_type(headers, accept, original)
+            _check_length(headers, max_bytes, original)
+            body = _read_capped(raw, max_bytes, deadline, original, self.settings.read_timeout_s)
+        except BaseException:
+            raw.close()
+            raw.release_conn()
+            raise
+        raw.release_conn()
+        return Response(url=original, final_url=url, status=raw.status, headers=headers, body=body)
+
+    def _validated_address(self, host: str, port: int, original: str) -> str:
+        try:
+            addresses = self._resolver(host.strip("[]"), port)
+        except (OSError, UnicodeError) as exc:
+            raise UpstreamUnavailable(f"cannot resolve {host!r}: {exc}", url=original) from exc
+        if not addresses:
+            raise UpstreamUnavailable(f"{host!r} resolved to no address", url=original)
+        for text in addresses:
+            ip = ipaddress.ip_address(text.split("%")[0])
+            allowed = any(ip in net for net in self._allow)
+            if not allowed and not is_public_address(ip):
+                raise BlockedDestination(f"{host} resolves to non-public {ip}", url=original)
+            if not allowed and port not in self.settings.ports:
+                raise BlockedDestination(f"port {port} is not allowed for {host}", url=original)
+        return addresses[0].split("%")[0]
+
+    def _pool(self, scheme: str, address: str, port: int, host: str) -> urllib3.HTTPConnectionPool:
+        key = (scheme, address, port, host)
+        pool = self._pools.get(key)
+        if pool is None:
+            if len(self._pools) >= 256:
+                self.close()
+            if scheme == "https":
+                pool = urllib3.HTTPSConnectionPool(
+                    address, port, maxsize=2, server_hostname=host, assert_hostname=host,
+                    cert_reqs="CERT_REQUIRED",
+                )
+            else:
+                pool = urllib3.HTTPConnectionPool(address, port, maxsize=2)
+            self._pools[key] = pool
+        return pool
+
+    @staticmethod
+    def _remaining(deadline: float, url: str) -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchTimeout("fetch deadline passed", url=url)
+        return remaining
+
+
+def _check_status(status: int, headers: Mapping[str, str], url: str) -> None:
+    if status == 429 or status >= 500:
+        raise UpstreamUnavailable(
+            f"HTTP {status}", url=url, retry_after=_retry_after(headers.get("retry-after"))
+        )
+    if status >= 400:
+        raise FetchRefused(f"HTTP {status}", url=url)
+
+
+def _check_type(headers: Mapping[str, str], accept: tuple[str, ...], url: str) -> None:
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type not in accept:
+        raise FetchRefused(f"content type {content_type!r} is not accepted", url=url)
+
+
+def _check_length(headers: Mapping[str, str], max_bytes: int, url: str) -> None:
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes and not headers.get("content-encoding"):
+        raise FetchRefused(f"body of {length} bytes is over the {max_bytes} cap", url=url)
+
+
+def _read_capped(
+    raw: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float, url: str, read_timeout: float
+) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for chunk in raw.stream(_CHUNK, decode_content=True):
+            total += len(chunk)
+            if total > max_bytes:
+                raise FetchRefused(f"body over the {max_bytes}-byte cap", url=url)
+            chunks.append(chunk)
+            _shrink_socket_timeout(raw, deadline, url, read_timeout)
+    except Urllib3Timeout as exc:
+        raise FetchTimeout(f"read timed out: {exc}", url=url) from exc
+    except (ProtocolError, HTTPError, OSError) as exc:
+        raise UpstreamUnavailable(f"body read failed: {exc}", url=url) from exc
+    return b"".join(chunks)
+
+
+def _shrink_socket_timeout(
+    raw: urllib3.BaseHTTPResponse, deadline: float, url: str, read_timeout: float
+) -> None:
+    """Keep the next socket read inside the deadline (a drip body cannot outlast it)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchTimeout("fetch deadline passed while reading the body", url=url)
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(min(read_timeout, remaining))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+def decode_html(body: bytes, content_type_header: str) -> str:
+    """Decode HTML bytes: charset from the header, then the meta tag, then detection."""
+    for candidate in (_header_charset(content_type_header), _meta_charset(body)):
+        if candidate:
+            try:
+                return body.decode(candidate)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    best = charset_normalizer.from_bytes(body[:200_000]).best()
+    encoding = best.encoding if best is not None else "utf-8"
+    return body.decode(encoding, errors="replace")
+
+
+def _header_charset(content_type: str) -> str | None:
+    match = re.search(r"charset=[\"']?([\w.:-]+)", content_type, re.I)
+    return _known_codec(match.group(1)) if match else None
+
+
+def _meta_charset(body: bytes) -> str | None:
+    match = _META_CHARSET.search(body[:4096])
+    return _known_codec(match.group(1).decode("ascii", "ignore")) if match else None
+
+
+def _known_codec(name: str) -> str | None:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def fetch_page(fetcher: Fetcher, url: str) -> Page:
+    """Fetch one HTML page, decoded to text.
+
+    Raises:
+        BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable: see Fetcher.get.
+    """
+    response = fetcher.get(url, max_bytes=fetcher.settings.max_page_bytes, accept=HTML_TYPES)
+    if not response.body.strip():
+        raise FetchRefused("empty response body", url=url)
+    return Page(
+        url=url,
+        final_url=response.final_url,
+        status=response.status,
+        content_type=response.content_type,
+        html=decode_html(response.body, response.headers.get("content-type", "")),
+        fetched_at=utc_now(),
+    )
+
+
+def fetch_feed(
+    fetcher: Fetcher, url: str, *, etag: str = "", last_modified: str = ""
+) -> Response:
+    """Fetch a feed with a conditional GET; a 304 comes back with an empty body.
+
+    Raises:
+        BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable: see Fetcher.get.
+    """
+    headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+                         "application/xml;q=0.9, */*;q=0.5"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return fetcher.get(url, max_bytes=fetcher.settings.max_feed_bytes, accept=FEED_TYPES,
+                       headers=headers)

@@ -1,0 +1,56 @@
+"""Every Redis key and stream name newsflow uses, all under ``newsflow:``.
+
+No other module builds key strings; tests import names from here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "newsflow:"
+
+ARTICLES_STREAM = "newsflow:articles"
+"""Published articles (stream entry contract v1, see schemas/)."""
+EVENTS_STREAM = "newsflow:events"
+"""Terminal non-published outcomes: duplicate (with what it duplicates) and dropped (reason)."""
+DEAD_STREAM = "newsflow:dead"
+"""Dead letters: retries exhausted or worker lost too often, with the error."""
+OUTCOME_COUNTS = "newsflow:stats:outcomes"
+"""Hash: outcome name -> count, over all feeds."""
+FEEDS_STATE_PREFIX = "newsflow:feed:"
+CELERY_KEY_PREFIX = "newsflow:q:"
+"""kombu ``global_keyprefix``: every Celery queue key lives below it."""
+CELERY_QUEUE = "newsflow.articles"
+
+URL_TTL_S = 7 * 24 * 3600
+"""How long an entry's outcome is remembered: longer than any redelivery horizon."""
+
+
+def digest(text: str) -> str:
+    """Hex sha256 of text: the stable id used in keys, task ids and article ids."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def url_outcome(url_id: str) -> str:
+    """String key: the terminal outcome recorded for a canonical URL (its id)."""
+    return f"newsflow:url:{url_id}"
+
+
+def content_fingerprint(fingerprint: str) -> str:
+    """String key: the article id that first published this exact body text."""
+    return f"newsflow:fp:{fingerprint}"
+
+
+def feed_state(feed_url: str) -> str:
+    """Hash key: a feed's poll state (validators, last poll, status, counters)."""
+    return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}"
+
+
+def feed_seen(feed_url: str) -> str:
+    """Hash key: entry key -> first-seen time, for a feed's entries already enqueued."""
+    return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}:seen"
+
+
+def feed_outcomes(feed_url: str) -> str:
+    """Hash key: outcome name -> count for one feed."""
+    return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}:outcomes"

@@ -1,0 +1,126 @@
+"""Frozen records that flow through the pipeline. No I/O and no wire format here."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedEntry:
+    """One entry of a feed: what the poller knows about an article before fetching it."""
+
+    url: str
+    feed_url: str = ""
+    title: str = ""
+    published_at: str | None = None
+    authors: tuple[str, ...] = ()
+    summary: str = ""
+
+    def to_message(self) -> dict[str, Any]:
+        """The JSON-safe dict sent through the broker (small: no page bodies)."""
+        return {
+            "url": self.url,
+            "feed_url": self.feed_url,
+            "title": self.title[:500],
+            "published_at": self.published_at,
+            "authors": list(self.authors[:10]),
+            "summary": self.summary[:1000],
+        }
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> FeedEntry:
+        """Rebuild an entry from :meth:`to_message` output."""
+        return cls(
+            url=str(message["url"]),
+            feed_url=str(message.get("feed_url") or ""),
+            title=str(message.get("title") or ""),
+            published_at=message.get("published_at") or None,
+            authors=tuple(str(a) for a in message.get("authors") or ()),
+            summary=str(message.get("summary") or ""),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """A fetched HTML page, decoded to text."""
+
+    url: str
+    final_url: str
+    status: int
+    content_type: str
+    html: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """Where an article was published."""
+
+    name: str
+    domain: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractorInfo:
+    """Which extractor produced the article."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Article:
+    """A clean, typed article: the body of a stream entry (contract v1)."""
+
+    id: str
+    url: str
+    canonical_url: str
+    feed_url: str
+    source: Source
+    title: str
+    authors: tuple[str, ...]
+    published_at: datetime | None
+    language: str | None
+    description: str
+    text: str
+    word_count: int
+    fetched_at: datetime
+    extractor: ExtractorInfo
+
+    def replace(self, **changes: Any) -> Article:
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+class OutcomeKind(StrEnum):
+    """The terminal states of an enqueued URL (plus ``already``: decided earlier)."""
+
+    PUBLISHED = "published"
+    DUPLICATE = "duplicate"
+    DROPPED = "dropped"
+    DEAD = "dead"
+    ALREADY = "already"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What happened to one entry. ``ref`` is the stream id or the duplicated article id."""
+
+    kind: OutcomeKind
+    url: str
+    ref: str = ""
+    reason: str = ""
+
+    def __str__(self) -> str:
+        detail = " ".join(part for part in (self.ref, self.reason) if part)
+        return f"{self.kind.value} {self.url} {detail}".rstrip()

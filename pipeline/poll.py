@@ -1,0 +1,134 @@
+"""Polling one feed: conditional GET, parse, enqueue new entries, remember them.
+
+An entry is marked seen only after ``enqueue`` returned, so a crash between the two
+re-enqueues it (the worker's outcome key absorbs the repeat) instead of losing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from pipeline import keys
+from pipeline.dedupe import url_id
+from pipeline.errors import FeedError, PipelineError, RedisUnavailable
+from pipeline.feeds import ParsedFeed, parse_feed
+from pipeline.fetch import Fetcher, fetch_feed
+from pipeline.models import FeedEntry
+from pipeline.settings import FeedConfig, Settings
+
+log = logging.getLogger(__name__)
+Enqueue = Callable[[FeedEntry], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollResult:
+    """What one poll of one feed did."""
+
+    feed_url: str
+    status: str
+    new: int = 0
+    entries: int = 0
+    skipped: int = 0
+    error: str = ""
+
+
+def poll_feed(
+    feed: FeedConfig, *, fetcher: Fetcher, client: redis.Redis, settings: Settings,
+    enqueue: Enqueue,
+) -> PollResult:
+    """Poll one feed and enqueue its new entries; record the result in the feed's state.
+
+    Feed errors are returned as a result with status ``error``, never raised.
+
+    Raises:
+        RedisUnavailable: feed state could not be read or written.
+    """
+    state_key = keys.feed_state(feed.url)
+    try:
+        state = {k.decode(): v.decode() for k, v in client.hgetall(state_key).items()}
+        result = _poll(feed, state, fetcher=fetcher, client=client, settings=settings,
+                       enqueue=enqueue)
+        _save_state(client, state_key, state, result, feed, settings)
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"feed state unavailable: {exc}", url=feed.url) from exc
+    return result
+
+
+def _poll(
+    feed: FeedConfig, state: dict[str, str], *, fetcher: Fetcher, client: redis.Redis,
+    settings: Settings, enqueue: Enqueue,
+) -> PollResult:
+    try:
+        response = fetch_feed(fetcher, feed.url, etag=state.get("etag", ""),
+                              last_modified=state.get("last_modified", ""))
+        if response.status == 304:
+            return PollResult(feed_url=feed.url, status="not_modified")
+        parsed = parse_feed(response.body, feed.url,
+                            max_entries=settings.poller.max_entries_per_poll)
+    except (PipelineError, FeedError) as exc:
+        if isinstance(exc, RedisUnavailable):
+            raise
+        return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
+    state["etag"] = response.headers.get("etag", "")
+    state["last_modified"] = response.headers.get("last-modified", "")
+    new = _enqueue_new(parsed, feed.url, client=client, enqueue=enqueue)
+    status = "warning" if parsed.warning else "ok"
+    return PollResult(feed_url=feed.url, status=status, new=new, entries=len(parsed.entries),
+                      skipped=parsed.skipped, error=parsed.warning)
+
+
+def _enqueue_new(parsed: ParsedFeed, feed_url: str, *, client: redis.Redis,
+                 enqueue: Enqueue) -> int:
+    seen_key = keys.feed_seen(feed_url)
+    entry_keys = [url_id(e.url) for e in parsed.entries]
+    already = client.hmget(seen_key, entry_keys) if entry_keys else []
+    new = 0
+    for entry, key, seen in zip(parsed.entries, entry_keys, already, strict=True):
+        if seen is not None:
+            continue
+        enqueue(entry)
+        if client.hsetnx(seen_key, key, int(time.time())):
+            new += 1
+    return new
+
+
+def _save_state(
+    client: redis.Redis, state_key: str, state: dict[str, str], result: PollResult,
+    feed: FeedConfig, settings: Settings,
+) -> None:
+    now = time.time()
+    failed = result.status == "error"
+    streak = int(state.get("error_streak", "0")) + 1 if failed else 0
+    interval = feed.interval_s or settings.poller.interval_s
+    delay = min(interval * 2 ** min(streak, 6), 24 * 3600) if failed else interval
+    state.update(
+        url=feed.url, last_poll=str(now), status=result.status, error=result.error,
+        error_streak=str(streak), next_poll=str(now + delay),
+        items_seen=str(int(state.get("items_seen", "0")) + result.new),
+    )
+    pipe = client.pipeline()
+    pipe.hset(state_key, mapping=state)
+    pipe.expire(keys.feed_seen(feed.url), settings.poller.seen_ttl_s)
+    pipe.execute()
+
+
+def due_feeds(client: redis.Redis, feeds: tuple[FeedConfig, ...], now: float) -> list[FeedConfig]:
+    """The enabled feeds whose next poll time has come (never-polled feeds are due).
+
+    Raises:
+        RedisUnavailable: feed state could not be read.
+    """
+    enabled = [f for f in feeds if f.enabled]
+    try:
+        pipe = client.pipeline()
+        for feed in enabled:
+            pipe.hget(keys.feed_state(feed.url), "next_poll")
+        next_polls = pipe.execute()
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"feed state unavailable: {exc}") from exc
+    return [f for f, nxt in zip(enabled, next_polls, strict=True) if nxt is None or float(nxt) <= now]

@@ -1,0 +1,277 @@
+"""Static checks of the deployment files: docker-compose.yml, Dockerfile, config/redis.conf.
+
+No Docker engine is needed: the files are parsed and checked against the project (the
+subcommands registered on the typer app, the paths the Dockerfile copies).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import shlex
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+REDIS_CONF = ROOT / "config" / "redis.conf"
+ENV_EXAMPLE = ROOT / ".env.example"
+
+CELERY_APP = ["celery", "-A", "workers.app"]
+
+
+def _compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), "docker-compose.yml must be a mapping"
+    return data
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services = _compose().get("services")
+    assert isinstance(services, dict) and services, "no services in docker-compose.yml"
+    return services
+
+
+def _tokens(command: object) -> list[str]:
+    if isinstance(command, str):
+        return shlex.split(command)
+    assert isinstance(command, list), f"command must be a list or a string: {command!r}"
+    return [str(token) for token in command]
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with backslash continuations joined."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = pending + line
+        pending = ""
+        keyword, _, rest = line.partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def _dockerfile_cmd() -> list[str]:
+    cmds = [args for keyword, args in _dockerfile_instructions() if keyword == "CMD"]
+    assert cmds, "Dockerfile has no CMD"
+    cmd = cmds[-1]
+    if cmd.startswith("["):
+        parsed = json.loads(cmd)
+        assert isinstance(parsed, list)
+        return [str(token) for token in parsed]
+    return shlex.split(cmd)
+
+
+def _is_newsflow_service(service: dict[str, Any]) -> bool:
+    image = str(service.get("image", ""))
+    return "build" in service or image.split(":")[0] == "newsflow"
+
+
+def _newsflow_services() -> dict[str, dict[str, Any]]:
+    return {name: svc for name, svc in _services().items() if _is_newsflow_service(svc)}
+
+
+def _cli_subcommands() -> set[str]:
+    import typer.main
+    from workers.cli import app
+
+    click_group = typer.main.get_command(app)
+    return set(getattr(click_group, "commands", {}))
+
+
+def _redis_conf_directives() -> list[list[str]]:
+    directives: list[list[str]] = []
+    for raw in REDIS_CONF.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            directives.append(line.split())
+    return directives
+
+
+# ------------------------------------------------------------------ docker-compose.yml
+
+
+def test_compose_has_no_version_key() -> None:
+    assert "version" not in _compose()
+
+
+def test_app_services_run_real_subcommands() -> None:
+    subcommands = _cli_subcommands()
+    services = _newsflow_services()
+    assert {"worker", "poller"} <= set(services)
+    for name, service in services.items():
+        tokens = _tokens(service["command"]) if "command" in service else _dockerfile_cmd()
+        if tokens[:3] == CELERY_APP:
+            assert name == "flower", f"{name}: only flower may run celery directly"
+            assert tokens[3:4] == ["flower"], f"{name}: {tokens}"
+            continue
+        assert tokens[0] == "newsflow", f"{name}: command must start with newsflow: {tokens}"
+        assert len(tokens) > 1 and tokens[1] in subcommands, (
+            f"{name}: {tokens[1:2]} is not a newsflow subcommand ({sorted(subcommands)})"
+        )
+
+
+def test_app_services_share_settings() -> None:
+    for name, service in _newsflow_services().items():
+        env = service.get("environment")
+        assert isinstance(env, dict), f"{name}: environment must be a mapping"
+        url = str(env.get("NEWSFLOW_REDIS_URL", ""))
+        assert re.fullmatch(r"redis://:\$\{REDIS_PASSWORD[^}]*\}@redis:6379/\d+", url), (
+            f"{name}: NEWSFLOW_REDIS_URL must authenticate to the redis service: {url!r}"
+        )
+        assert "NEWSFLOW_LOG_LEVEL" in env, name
+        assert service.get("depends_on", {}).get("redis", {}).get("condition") == (
+            "service_healthy"
+        ), name
+        assert service.get("restart") == "unless-stopped", name
+        assert set(service.get("networks", [])) == {"backend", "egress"}, name
+
+
+def test_redis_password_fallback_matches_app_url() -> None:
+    services = _services()
+    redis_password = str(services["redis"]["environment"]["REDIS_PASSWORD"])
+    for name, service in _newsflow_services().items():
+        url = str(service["environment"]["NEWSFLOW_REDIS_URL"])
+        assert f":{redis_password}@" in url, f"{name}: password in URL differs from redis'"
+
+
+def test_redis_is_private_pinned_and_healthchecked() -> None:
+    redis = _services()["redis"]
+    assert "ports" not in redis, "redis must not publish a port"
+    assert redis.get("networks") == ["backend"]
+    image = str(redis["image"])
+    name, _, tag = image.partition(":")
+    assert name == "redis"
+    assert tag and tag != "latest", f"redis image must be pinned: {image}"
+    assert re.match(r"\d+\.\d+\.\d+", tag), f"pin a full version, not {tag!r}"
+    healthcheck = redis.get("healthcheck")
+    assert isinstance(healthcheck, dict) and healthcheck.get("test"), "redis needs a healthcheck"
+    assert "ping" in " ".join(_tokens(healthcheck["test"]))
+    assert "redisdata:/data" in redis.get("volumes", [])
+
+
+def test_redis_runs_config_with_password_as_redis_user() -> None:
+    redis = _services()["redis"]
+    command = " ".join(_tokens(redis["command"]))
+    assert "/usr/local/etc/redis/redis.conf" in command
+    assert '--requirepass "$$REDIS_PASSWORD"' in command
+    # The image's entrypoint drops root only when its first argument is redis-server;
+    # behind `sh -c` the server must be started through it again.
+    if command.startswith("sh "):
+        assert "exec docker-entrypoint.sh redis-server " in command
+    else:
+        assert command.startswith("redis-server ")
+    assert any(
+        str(volume).startswith("./config/redis.conf:/usr/local/etc/redis/redis.conf")
+        for volume in redis.get("volumes", [])
+    )
+
+
+def test_backend_network_is_internal() -> None:
+    networks = _compose()["networks"]
+    assert networks["backend"]["internal"] is True
+    assert "egress" in networks
+    assert "redisdata" in _compose()["volumes"]
+
+
+def test_worker_is_scalable() -> None:
+    worker = _services()["worker"]
+    assert "container_name" not in worker
+    assert "ports" not in worker
+    assert worker.get("healthcheck", {}).get("test"), "worker needs a healthcheck"
+    assert worker["deploy"]["resources"]["limits"]["memory"]
+
+
+def test_single_poller() -> None:
+    poller = _services()["poller"]
+    assert poller["deploy"]["replicas"] == 1
+    assert "container_name" not in poller
+    assert "ports" not in poller
+
+
+def test_flower_is_optional_and_local_only() -> None:
+    flower = _services()["flower"]
+    assert flower.get("profiles") == ["flower"]
+    ports = [str(port) for port in flower.get("ports", [])]
+    assert ports and all(port.startswith("127.0.0.1:") for port in ports), ports
+
+
+def test_env_example_sets_redis_password() -> None:
+    assert re.search(r"^REDIS_PASSWORD=\S+", ENV_EXAMPLE.read_text(encoding="utf-8"), re.M)
+
+
+# ------------------------------------------------------------------ config/redis.conf
+
+
+def test_redis_conf_production_settings() -> None:
+    settings = {words[0].lower(): words[1:] for words in _redis_conf_directives()}
+    assert settings["appendonly"] == ["yes"]
+    assert settings["appendfsync"] == ["everysec"]
+    assert settings["maxmemory-policy"] == ["noeviction"]
+    assert settings["protected-mode"] == ["yes"]
+    assert settings["dir"] == ["/data"]
+    assert "requirepass" not in settings, "the password comes from the environment"
+
+
+def test_redis_conf_has_no_trailing_comments() -> None:
+    for words in _redis_conf_directives():
+        assert "#" not in " ".join(words), f"trailing comment on directive: {words}"
+
+
+# ------------------------------------------------------------------ Dockerfile
+
+
+def test_dockerfile_base_image_is_pinned() -> None:
+    froms = [args for keyword, args in _dockerfile_instructions() if keyword == "FROM"]
+    assert froms, "Dockerfile has no FROM"
+    for args in froms:
+        image = args.split()[0]
+        name, _, tag = image.partition("@")[0].partition(":")
+        assert tag and tag != "latest", f"base image must be pinned by tag: {image}"
+        assert name == "python", image
+
+
+def test_dockerfile_runs_as_non_root() -> None:
+    users = [args for keyword, args in _dockerfile_instructions() if keyword == "USER"]
+    assert users, "Dockerfile has no USER line"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_dockerfile_cmd_runs_newsflow() -> None:
+    cmd = _dockerfile_cmd()
+    assert cmd[0] == "newsflow"
+    assert cmd[1:2] == ["worker"]
+
+
+def test_dockerfile_copies_existing_paths() -> None:
+    ignored = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for keyword, args in _dockerfile_instructions():
+        if keyword != "COPY" or args.startswith("--from"):
+            continue
+        *sources, _destination = args.split()
+        for source in sources:
+            if source.startswith("--"):
+                continue
+            assert (ROOT / source).exists(), f"COPY source missing: {source}"
+            assert source.rstrip("/") not in ignored, f"{source} is in .dockerignore"
+
+
+@pytest.mark.parametrize("path", [".git", ".venv", "tests/", "artifacts/", ".env"])
+def test_dockerignore_excludes(path: str) -> None:
+    lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+    assert path in lines

@@ -1,0 +1,70 @@
+"""The Celery app: configuration derived from Settings for at-least-once delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_shutdown
+
+from pipeline import keys
+from pipeline.settings import Settings
+from workers import resources
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings for late acks, bounded redelivery and JSON-only messages."""
+    worker = settings.worker
+    transport = {
+        "visibility_timeout": worker.visibility_timeout_s,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+        "retry_on_timeout": True,
+        "global_keyprefix": keys.CELERY_KEY_PREFIX,
+    }
+    return {
+        "broker_url": settings.redis_url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": worker.visibility_timeout_s},
+        "visibility_timeout": worker.visibility_timeout_s,
+        "broker_connection_retry_on_startup": True,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_default_queue": keys.CELERY_QUEUE,
+        "task_acks_late": True,
+        "task_acks_on_failure_or_timeout": False,
+        "task_reject_on_worker_lost": True,
+        "task_retry_on_worker_lost": True,
+        "task_soft_time_limit": worker.soft_time_limit_s,
+        "task_time_limit": worker.time_limit_s,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": 30,
+        "worker_max_tasks_per_child": worker.max_tasks_per_child,
+        "worker_max_memory_per_child": worker.max_memory_per_child_kb,
+        "worker_hijack_root_logger": False,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {
+            "max_retries": 10, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 5.0,
+        },
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    """A configured Celery app named ``newsflow`` with our tasks registered."""
+    celery_app = Celery("newsflow", include=["workers.tasks"])
+    celery_app.conf.update(celery_config(settings))
+    return celery_app
+
+
+app = create_app(resources.settings())
+
+
+@worker_process_shutdown.connect
+def _close_resources(**_: Any) -> None:
+    resources.close()

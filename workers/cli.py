@@ -1,0 +1,173 @@
+"""The ``newsflow`` command line."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Annotated, Any, NoReturn
+
+import msgspec
+import typer
+
+from pipeline.errors import ConfigError, PipelineError, RedisUnavailable
+from pipeline.settings import Settings
+from pipeline.store import connect_redis
+from workers.logs import configure_logging
+
+app = typer.Typer(
+    name="newsflow", no_args_is_help=True, add_completion=False,
+    help="Streaming ingestion of news articles: feeds -> workers -> Redis Streams.",
+)
+log = logging.getLogger("newsflow")
+_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"newsflow: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    from workers import resources
+
+    try:
+        settings = resources.settings()
+    except ConfigError as exc:
+        _fail(str(exc), code=2)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return settings
+
+
+def _require_redis(settings: Settings) -> Any:
+    try:
+        return connect_redis(settings.redis_url, timeout_s=5.0)
+    except RedisUnavailable as exc:
+        _fail(str(exc))
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def worker(ctx: typer.Context) -> None:
+    """Run a Celery worker (prefork). Extra options go to `celery worker`."""
+    settings = _settings()
+    _require_redis(settings).close()
+    from pipeline import keys
+    from workers.app import app as celery_app
+
+    argv = ["worker", "-P", "prefork", "-Q", keys.CELERY_QUEUE, *ctx.args]
+    if settings.worker.concurrency and not any(a.startswith(("-c", "--concurrency")) for a in argv):
+        argv += ["--concurrency", str(settings.worker.concurrency)]
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def poller(
+    once: Annotated[bool, typer.Option(help="Poll every enabled feed once, then exit.")] = False,
+) -> None:
+    """Poll the configured feeds and enqueue new entries."""
+    settings = _settings()
+    client = _require_redis(settings)
+    from pipeline.fetch import Fetcher
+    from workers.poller import poll_once, run_poller
+
+    if once:
+        fetcher = Fetcher(settings.fetch)
+        enabled = tuple(f for f in settings.feeds if f.enabled)
+        poll_once(enabled, client=client, fetcher=fetcher, settings=settings)
+        fetcher.close()
+        return
+    run_poller(settings, client, _stop_on_signals())
+
+
+@app.command()
+def tail(
+    start: Annotated[str, typer.Option("--from", help="Stream id, 0 for all, $ for new.")] = "$",
+    count: Annotated[int | None, typer.Option(help="Stop after N articles.")] = None,
+    pretty: Annotated[bool, typer.Option(help="Human-readable output.")] = False,
+) -> None:
+    """Print articles from the stream as they arrive, one JSON object per line."""
+    from pipeline.streams import read_articles
+    from workers.output import print_article
+
+    settings = _settings()
+    client = _require_redis(settings)
+    stop = _stop_on_signals()
+    seen = 0
+    try:
+        for item in read_articles(client, start=start):
+            if stop.is_set() or (count is not None and seen >= count):
+                break
+            if item is not None:
+                print_article(item.article, pretty=pretty)
+                seen += 1
+    except RedisUnavailable as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def extract(
+    inputs: Annotated[list[str], typer.Argument(help="HTML files (.html, .html.gz) or URLs.")],
+    base_url: Annotated[str | None, typer.Option(help="URL the files were fetched from.")] = None,
+) -> None:
+    """Extract articles from files or URLs without Redis or Celery (one JSON line each)."""
+    from pipeline.offline import extract_input
+
+    settings = _settings()
+    failures = 0
+    for item in inputs:
+        try:
+            line: dict[str, Any] = {"input": item,
+                                    "article": extract_input(item, settings, base_url)}
+        except (PipelineError, OSError, EOFError, gzip.BadGzipFile) as exc:
+            failures += 1
+            line = {"input": item, "error": f"{getattr(exc, 'reason', 'io_error')}: {exc}"}
+        sys.stdout.write(msgspec.json.encode(line).decode() + "\n")
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    workers: Annotated[int, typer.Option(help="Worker processes (pool size).")] = 2,
+) -> None:
+    """Run everything on this machine: Redis (embedded unless REDIS_URL), a worker, the poller."""
+    from workers.local import run_local
+
+    settings = _settings()
+    raise typer.Exit(run_local(settings, concurrency=workers))
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 180.0,
+) -> None:
+    """Run the whole pipeline against a bundled sample site; exit 0 when all articles landed."""
+    from workers.local import run_demo
+
+    configure_logging("WARNING", json_lines=False)
+    raise typer.Exit(run_demo(timeout_s=timeout))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()
+

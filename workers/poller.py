@@ -1,0 +1,56 @@
+"""The poller process: polls due feeds and enqueues one Celery task per new entry."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+
+from pipeline import keys
+from pipeline.dedupe import url_id
+from pipeline.fetch import Fetcher
+from pipeline.models import FeedEntry
+from pipeline.poll import PollResult, due_feeds, poll_feed
+from pipeline.settings import FeedConfig, Settings
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_entry(entry: FeedEntry) -> None:
+    """Send one entry to the workers; returns only once the broker has the message."""
+    app.send_task(
+        "newsflow.process_entry", args=[entry.to_message()], task_id=url_id(entry.url),
+        queue=keys.CELERY_QUEUE, retry=True,
+    )
+
+
+def poll_once(
+    feeds: tuple[FeedConfig, ...], *, client: redis.Redis, fetcher: Fetcher, settings: Settings
+) -> list[PollResult]:
+    """Poll the given feeds once each, logging one line per feed."""
+    results = []
+    for feed in feeds:
+        result = poll_feed(feed, fetcher=fetcher, client=client, settings=settings,
+                           enqueue=enqueue_entry)
+        level = logging.WARNING if result.status == "error" else logging.INFO
+        log.log(level, "poll feed=%s status=%s new=%d entries=%d skipped=%d %s",
+                feed.url, result.status, result.new, result.entries, result.skipped,
+                result.error)
+        results.append(result)
+    return results
+
+
+def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -> None:
+    """Poll due feeds until ``stop`` is set."""
+    fetcher = Fetcher(settings.fetch)
+    log.info("poller started with %d feeds", len(settings.feeds))
+    try:
+        while not stop.is_set():
+            due = due_feeds(client, settings.feeds, time.time())
+            poll_once(tuple(due), client=client, fetcher=fetcher, settings=settings)
+            stop.wait(1.0)
+    finally:
+        fetcher.close()
