@@ -81,10 +81,25 @@ def start_redis(
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [
-        find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir",
-        str(data_dir.resolve()), "--save", "", "--daemonize", "no",
-        "--logfile", "redis.log", "--maxmemory-policy", "noeviction",
-        "--appendonly", "yes" if persistent else "no", "--appendfsync", "everysec",
+        find_redis_server(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir.resolve()),
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        "redis.log",
+        "--maxmemory-policy",
+        "noeviction",
+        "--appendonly",
+        "yes" if persistent else "no",
+        "--appendfsync",
+        "everysec",
     ]
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     server = RedisServer(process=process, port=port, data_dir=data_dir)

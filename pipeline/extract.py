@@ -7,14 +7,25 @@ no comments) with options built once per process by :func:`build_extractor`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import trafilatura
-from trafilatura.settings import Extractor
+from lxml.html import HtmlElement
+from trafilatura.settings import Document, Extractor
+from trafilatura.utils import load_html
 
 from pipeline.errors import ExtractionFailed, NotAnArticle
 from pipeline.models import ExtractorInfo, Page
 from pipeline.settings import ExtractSettings
 
+_DATE_PARAMS = {
+    "extensive_search": True,
+    "original_date": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+}
+_CAPTION_XPATH = (
+    "//figcaption | //*[contains(@class, 'caption') and not(self::body) and not(self::article)]"
+)
 EXTRACTOR = ExtractorInfo(name="trafilatura", version=trafilatura.__version__)
 
 
@@ -34,6 +45,7 @@ class Extraction:
     categories: tuple[str, ...]
     tags: tuple[str, ...]
     image: str
+    captions: tuple[str, ...] = ()
 
 
 def build_extractor(settings: ExtractSettings) -> Extractor:
@@ -44,8 +56,7 @@ def build_extractor(settings: ExtractSettings) -> Extractor:
         comments=False,
         with_metadata=True,
         tables=True,
-        date_params={"extensive_search": True, "original_date": True,
-                     "outputformat": "%Y-%m-%dT%H:%M:%S%z"},
+        date_params=cast(dict[str, str], _DATE_PARAMS),
     )
 
 
@@ -57,11 +68,14 @@ def extract_document(page: Page, *, options: Extractor) -> Extraction:
         NotAnArticle: it found no main text.
     """
     try:
-        doc = trafilatura.bare_extraction(page.html, url=page.final_url, options=options)
+        tree = load_html(page.html)
+        captions = _captions(tree) if tree is not None else ()
+        doc = trafilatura.bare_extraction(tree, url=page.final_url, options=options)
     except (ValueError, TypeError, AttributeError, RecursionError, MemoryError) as exc:
-        raise ExtractionFailed(f"extractor error: {type(exc).__name__}: {exc}",
-                               url=page.url) from exc
-    if doc is None or not (doc.text or "").strip():
+        raise ExtractionFailed(
+            f"extractor error: {type(exc).__name__}: {exc}", url=page.url
+        ) from exc
+    if not isinstance(doc, Document) or not (doc.text or "").strip():
         raise NotAnArticle("no main text found", url=page.url)
     return Extraction(
         title=doc.title or "",
@@ -76,4 +90,15 @@ def extract_document(page: Page, *, options: Extractor) -> Extraction:
         categories=tuple(doc.categories or ()),
         tags=tuple(doc.tags or ()),
         image=doc.image or "",
+        captions=captions,
     )
+
+
+def _captions(tree: HtmlElement) -> tuple[str, ...]:
+    """Texts of photo captions (<figcaption>, caption-classed elements), to keep out of the body."""
+    found: list[str] = []
+    for node in tree.xpath(_CAPTION_XPATH)[:100]:
+        text = " ".join(node.text_content().split())
+        if text and text not in found:
+            found.append(text)
+    return tuple(found)

@@ -49,7 +49,7 @@ def parse_feed(body: bytes, feed_url: str, *, max_entries: int = 500) -> ParsedF
 
 
 def _parse_xml_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
-    parsed = feedparser.parse(body, response_headers={"content-location": feed_url})
+    parsed = feedparser.parse(body)
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         problem = parsed.get("bozo_exception") or "no RSS/Atom structure found"
@@ -94,8 +94,12 @@ def _parse_json_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed
     raw = [_entry_from_json(item, feed_url) for item in items if isinstance(item, dict)]
     skipped_shapes = len(items) - len(raw)
     parsed = _collect(str(doc.get("title", "")), raw, max_entries, "")
-    return ParsedFeed(title=parsed.title, entries=parsed.entries,
-                      skipped=parsed.skipped + skipped_shapes, warning=parsed.warning)
+    return ParsedFeed(
+        title=parsed.title,
+        entries=parsed.entries,
+        skipped=parsed.skipped + skipped_shapes,
+        warning=parsed.warning,
+    )
 
 
 def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
@@ -103,7 +107,9 @@ def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
     if link is None:
         return None
     authors_raw = item.get("authors") or ([item["author"]] if item.get("author") else [])
-    authors = tuple(str(a.get("name")) for a in authors_raw if isinstance(a, dict) and a.get("name"))
+    authors = tuple(
+        str(a.get("name")) for a in authors_raw if isinstance(a, dict) and a.get("name")
+    )
     return FeedEntry(
         url=link,
         feed_url=feed_url,
@@ -114,13 +120,12 @@ def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
     )
 
 
-def _collect(
-    title: str, raw: list[FeedEntry | None], max_entries: int, warning: str
-) -> ParsedFeed:
+def _collect(title: str, raw: list[FeedEntry | None], max_entries: int, warning: str) -> ParsedFeed:
     entries = [e for e in raw if e is not None]
     skipped = len(raw) - len(entries) + max(0, len(entries) - max_entries)
-    return ParsedFeed(title=title, entries=tuple(entries[:max_entries]), skipped=skipped,
-                      warning=warning)
+    return ParsedFeed(
+        title=title, entries=tuple(entries[:max_entries]), skipped=skipped, warning=warning
+    )
 
 
 def _absolute_http_url(link: str, base: str) -> str | None:

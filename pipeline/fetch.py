@@ -36,9 +36,17 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = (
-    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
-    "text/xml", "application/feed+json", "application/json", "text/plain", "text/html",
-    "application/x-rss+xml", "application/octet-stream",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/xml",
+    "text/xml",
+    "application/feed+json",
+    "application/json",
+    "text/plain",
+    "text/html",
+    "application/x-rss+xml",
+    "application/octet-stream",
 )
 _CHUNK = 64 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -138,8 +146,10 @@ class Fetcher:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         request_headers = {
-            "Host": host_header, "User-Agent": self.settings.user_agent,
-            "Accept-Encoding": "gzip, deflate", **headers,
+            "Host": host_header,
+            "User-Agent": self.settings.user_agent,
+            "Accept-Encoding": "gzip, deflate",
+            **headers,
         }
         remaining = self._remaining(deadline, original)
         timeout = urllib3.Timeout(
@@ -148,8 +158,14 @@ class Fetcher:
         )
         try:
             raw = pool.urlopen(
-                "GET", path, headers=request_headers, redirect=False, retries=False,
-                preload_content=False, decode_content=True, timeout=timeout,
+                "GET",
+                path,
+                headers=request_headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=True,
+                timeout=timeout,
             )
         except Urllib3Timeout as exc:
             raise FetchTimeout(f"timed out connecting: {exc}", url=original) from exc
@@ -170,8 +186,9 @@ class Fetcher:
         try:
             _check_status(raw.status, headers, original)
             if raw.status in _REDIRECTS or raw.status == 304:
-                return Response(url=original, final_url=url, status=raw.status,
-                                headers=headers, body=b"")
+                return Response(
+                    url=original, final_url=url, status=raw.status, headers=headers, body=b""
+                )
             _check_type(headers, accept, original)
             _check_length(headers, max_bytes, original)
             body = _read_capped(raw, max_bytes, deadline, original, self.settings.read_timeout_s)
@@ -206,7 +223,11 @@ class Fetcher:
                 self.close()
             if scheme == "https":
                 pool = urllib3.HTTPSConnectionPool(
-                    address, port, maxsize=2, server_hostname=host, assert_hostname=host,
+                    address,
+                    port,
+                    maxsize=2,
+                    server_hostname=host,
+                    assert_hostname=host,
                     cert_reqs="CERT_REQUIRED",
                 )
             else:
@@ -329,19 +350,20 @@ def fetch_page(fetcher: Fetcher, url: str) -> Page:
     )
 
 
-def fetch_feed(
-    fetcher: Fetcher, url: str, *, etag: str = "", last_modified: str = ""
-) -> Response:
+def fetch_feed(fetcher: Fetcher, url: str, *, etag: str = "", last_modified: str = "") -> Response:
     """Fetch a feed with a conditional GET; a 304 comes back with an empty body.
 
     Raises:
         BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable: see Fetcher.get.
     """
-    headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
-                         "application/xml;q=0.9, */*;q=0.5"}
+    headers = {
+        "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+        "application/xml;q=0.9, */*;q=0.5"
+    }
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    return fetcher.get(url, max_bytes=fetcher.settings.max_feed_bytes, accept=FEED_TYPES,
-                       headers=headers)
+    return fetcher.get(
+        url, max_bytes=fetcher.settings.max_feed_bytes, accept=FEED_TYPES, headers=headers
+    )

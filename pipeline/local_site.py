@@ -6,6 +6,7 @@ and logs every request (path, time) so tests can count what was asked.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -84,12 +85,26 @@ class LocalSite:
             _send(request, 404, b"not found", "text/plain")
             return
         body = file.read_bytes().replace(b"{{BASE}}", self.base_url.encode())
-        _send(request, 200, body, CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            _send(request, 304, b"", "", etag=etag)
+            return
+        content_type = CONTENT_TYPES.get(file.suffix, "application/octet-stream")
+        _send(request, 200, body, content_type, etag=etag)
+
+    def count(self, path: str) -> int:
+        """How many requests this site has answered for ``path``."""
+        return sum(1 for _, p in self.requests if p == path)
 
 
-def _send(request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
+def _send(
+    request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str, etag: str = ""
+) -> None:
     request.send_response(status)
-    request.send_header("Content-Type", content_type)
+    if content_type:
+        request.send_header("Content-Type", content_type)
+    if etag:
+        request.send_header("ETag", etag)
     request.send_header("Content-Length", str(len(body)))
     request.end_headers()
     request.wfile.write(body)

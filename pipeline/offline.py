@@ -30,15 +30,27 @@ def read_page_file(path: Path, *, url: str, max_bytes: int) -> Page:
         FetchRefused: the file is empty, over ``max_bytes`` or not HTML.
         OSError, gzip.BadGzipFile: it cannot be read.
     """
-    with path.open("rb") as raw:
-        stream = gzip.open(raw) if path.suffix == ".gz" else raw
-        body = stream.read(max_bytes + 1)
+    body = _read_at_most(path, max_bytes + 1)
     if len(body) > max_bytes:
         raise FetchRefused(f"file is over the {max_bytes}-byte cap", url=url)
     if not body.strip() or b"<" not in body[:4096]:
         raise FetchRefused("file is empty or not HTML", url=url)
-    return Page(url=url, final_url=url, status=200, content_type="text/html",
-                html=decode_html(body, ""), fetched_at=utc_now())
+    return Page(
+        url=url,
+        final_url=url,
+        status=200,
+        content_type="text/html",
+        html=decode_html(body, ""),
+        fetched_at=utc_now(),
+    )
+
+
+def _read_at_most(path: Path, size: int) -> bytes:
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as stream:
+            return stream.read(size)
+    with path.open("rb") as raw:
+        return raw.read(size)
 
 
 def extract_page(page: Page, settings: Settings) -> Article:
@@ -48,8 +60,9 @@ def extract_page(page: Page, settings: Settings) -> Article:
         DropArticle: no article in this page.
     """
     extraction = extract_document(page, options=_extractor(settings.extract))
-    return parse_article(extraction, page, FeedEntry(url=page.url),
-                         min_words=settings.extract.min_words)
+    return parse_article(
+        extraction, page, FeedEntry(url=page.url), min_words=settings.extract.min_words
+    )
 
 
 def extract_input(item: str, settings: Settings, base_url: str | None) -> dict[str, Any]:
@@ -74,5 +87,5 @@ def extract_input(item: str, settings: Settings, base_url: str | None) -> dict[s
 
 def article_dict(article: Article) -> dict[str, Any]:
     """An Article as plain JSON types (the same shape as the stream body)."""
-    result: dict[str, Any] = msgspec.to_builtins(article)
+    result: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(article))
     return result

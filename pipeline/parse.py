@@ -19,14 +19,37 @@ from pipeline.models import Article, FeedEntry, Page, Source
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _UI_TOKENS = {
-    "tt", "share", "tweet", "email", "print", "comment", "comments", "advertisement",
-    "read more", "more", "subscribe", "follow", "copy link", "whatsapp", "facebook",
-    "twitter", "linkedin", "reddit", "close", "menu", "save", "listen", "a a", "aa",
+    "tt",
+    "share",
+    "tweet",
+    "email",
+    "print",
+    "comment",
+    "comments",
+    "advertisement",
+    "read more",
+    "more",
+    "subscribe",
+    "follow",
+    "copy link",
+    "whatsapp",
+    "facebook",
+    "twitter",
+    "linkedin",
+    "reddit",
+    "close",
+    "menu",
+    "save",
+    "listen",
+    "a a",
+    "aa",
 }
 _COUNTER = re.compile(r"^\d+\s*(comments?|shares?|views?)?$", re.I)
 _AUTHOR_SPLIT = re.compile(r"\s*(?:;|,|\band\b|&|\bund\b|\by\b|\bet\b)\s*", re.I)
 _BY_PREFIX = re.compile(r"^(by|von|par|por|di)\s+", re.I)
-_TEASER = re.compile(r"^(read more|read also|also read|related|see also|more on this)\s*[:|»>-]", re.I)
+_TEASER = re.compile(
+    r"^(read more|read also|also read|related|see also|more on this)\s*[:|»>-]", re.I
+)
 _HTML_LANG = re.compile(r"<html[^>]*\slang=[\"']?([a-zA-Z]{2,3})(?:[-_][a-zA-Z0-9]+)?", re.I)
 
 
@@ -39,7 +62,7 @@ def parse_article(
         NotAnArticle: the cleaned body has fewer than ``min_words`` words.
     """
     title = clean_line(extraction.title) or clean_line(entry.title)
-    text = clean_body(extraction.text, title=title)
+    text = clean_body(extraction.text, title=title, captions=extraction.captions)
     words = len(text.split())
     if words < min_words:
         raise NotAnArticle(f"body has {words} words, fewer than {min_words}", url=page.url)
@@ -49,8 +72,9 @@ def parse_article(
         url=page.final_url,
         canonical_url=canonical,
         feed_url=entry.feed_url,
-        source=Source(name=clean_line(extraction.sitename) or _domain(canonical),
-                      domain=_domain(canonical)),
+        source=Source(
+            name=clean_line(extraction.sitename) or _domain(canonical), domain=_domain(canonical)
+        ),
         title=title,
         authors=parse_authors(extraction.authors) or entry.authors,
         published_at=parse_datetime(extraction.date) or parse_datetime(entry.published_at),
@@ -71,23 +95,20 @@ def clean_line(text: str | None) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def clean_body(text: str, *, title: str) -> str:
+def clean_body(text: str, *, title: str, captions: tuple[str, ...] = ()) -> str:
     """Clean body text into paragraphs separated by a blank line.
 
-    Drops the headline echoed at the top, UI tokens and counters, and every paragraph
-    (caption included) already seen earlier in the body.
+    Drops headline echoes, photo captions (with their credits), UI tokens and counters,
+    and every paragraph already seen earlier in the body.
     """
     kept: list[str] = []
-    seen: set[str] = set()
-    title_key = _key(title)
+    skip = {_key(title)} | {_key(c) for c in captions}
     for raw in text.splitlines():
         line = clean_line(raw)
         key = _key(line)
-        if not key or key in seen or _is_ui_token(line):
+        if not key or key in skip or _is_ui_token(line):
             continue
-        if not kept and key == title_key:
-            continue
-        seen.add(key)
+        skip.add(key)
         kept.append(line)
     return "\n\n".join(kept)
 

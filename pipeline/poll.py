@@ -38,7 +38,11 @@ class PollResult:
 
 
 def poll_feed(
-    feed: FeedConfig, *, fetcher: Fetcher, client: redis.Redis, settings: Settings,
+    feed: FeedConfig,
+    *,
+    fetcher: Fetcher,
+    client: redis.Redis,
+    settings: Settings,
     enqueue: Enqueue,
 ) -> PollResult:
     """Poll one feed and enqueue its new entries; record the result in the feed's state.
@@ -50,9 +54,11 @@ def poll_feed(
     """
     state_key = keys.feed_state(feed.url)
     try:
-        state = {k.decode(): v.decode() for k, v in client.hgetall(state_key).items()}
-        result = _poll(feed, state, fetcher=fetcher, client=client, settings=settings,
-                       enqueue=enqueue)
+        raw: dict[bytes, bytes] = client.hgetall(state_key)  # type: ignore[assignment]
+        state = {k.decode(): v.decode() for k, v in raw.items()}
+        result = _poll(
+            feed, state, fetcher=fetcher, client=client, settings=settings, enqueue=enqueue
+        )
         _save_state(client, state_key, state, result, feed, settings)
     except redis.RedisError as exc:
         raise RedisUnavailable(f"feed state unavailable: {exc}", url=feed.url) from exc
@@ -60,16 +66,26 @@ def poll_feed(
 
 
 def _poll(
-    feed: FeedConfig, state: dict[str, str], *, fetcher: Fetcher, client: redis.Redis,
-    settings: Settings, enqueue: Enqueue,
+    feed: FeedConfig,
+    state: dict[str, str],
+    *,
+    fetcher: Fetcher,
+    client: redis.Redis,
+    settings: Settings,
+    enqueue: Enqueue,
 ) -> PollResult:
     try:
-        response = fetch_feed(fetcher, feed.url, etag=state.get("etag", ""),
-                              last_modified=state.get("last_modified", ""))
+        response = fetch_feed(
+            fetcher,
+            feed.url,
+            etag=state.get("etag", ""),
+            last_modified=state.get("last_modified", ""),
+        )
         if response.status == 304:
             return PollResult(feed_url=feed.url, status="not_modified")
-        parsed = parse_feed(response.body, feed.url,
-                            max_entries=settings.poller.max_entries_per_poll)
+        parsed = parse_feed(
+            response.body, feed.url, max_entries=settings.poller.max_entries_per_poll
+        )
     except (PipelineError, FeedError) as exc:
         if isinstance(exc, RedisUnavailable):
             raise
@@ -78,12 +94,19 @@ def _poll(
     state["last_modified"] = response.headers.get("last-modified", "")
     new = _enqueue_new(parsed, feed.url, client=client, enqueue=enqueue)
     status = "warning" if parsed.warning else "ok"
-    return PollResult(feed_url=feed.url, status=status, new=new, entries=len(parsed.entries),
-                      skipped=parsed.skipped, error=parsed.warning)
+    return PollResult(
+        feed_url=feed.url,
+        status=status,
+        new=new,
+        entries=len(parsed.entries),
+        skipped=parsed.skipped,
+        error=parsed.warning,
+    )
 
 
-def _enqueue_new(parsed: ParsedFeed, feed_url: str, *, client: redis.Redis,
-                 enqueue: Enqueue) -> int:
+def _enqueue_new(
+    parsed: ParsedFeed, feed_url: str, *, client: redis.Redis, enqueue: Enqueue
+) -> int:
     seen_key = keys.feed_seen(feed_url)
     entry_keys = [url_id(e.url) for e in parsed.entries]
     already = client.hmget(seen_key, entry_keys) if entry_keys else []
@@ -98,8 +121,12 @@ def _enqueue_new(parsed: ParsedFeed, feed_url: str, *, client: redis.Redis,
 
 
 def _save_state(
-    client: redis.Redis, state_key: str, state: dict[str, str], result: PollResult,
-    feed: FeedConfig, settings: Settings,
+    client: redis.Redis,
+    state_key: str,
+    state: dict[str, str],
+    result: PollResult,
+    feed: FeedConfig,
+    settings: Settings,
 ) -> None:
     now = time.time()
     failed = result.status == "error"
@@ -107,12 +134,16 @@ def _save_state(
     interval = feed.interval_s or settings.poller.interval_s
     delay = min(interval * 2 ** min(streak, 6), 24 * 3600) if failed else interval
     state.update(
-        url=feed.url, last_poll=str(now), status=result.status, error=result.error,
-        error_streak=str(streak), next_poll=str(now + delay),
+        url=feed.url,
+        last_poll=str(now),
+        status=result.status,
+        error=result.error,
+        error_streak=str(streak),
+        next_poll=str(now + delay),
         items_seen=str(int(state.get("items_seen", "0")) + result.new),
     )
     pipe = client.pipeline()
-    pipe.hset(state_key, mapping=state)
+    pipe.hset(state_key, mapping=dict(state))  # type: ignore[arg-type]
     pipe.expire(keys.feed_seen(feed.url), settings.poller.seen_ttl_s)
     pipe.execute()
 
@@ -131,4 +162,6 @@ def due_feeds(client: redis.Redis, feeds: tuple[FeedConfig, ...], now: float) ->
         next_polls = pipe.execute()
     except redis.RedisError as exc:
         raise RedisUnavailable(f"feed state unavailable: {exc}") from exc
-    return [f for f, nxt in zip(enabled, next_polls, strict=True) if nxt is None or float(nxt) <= now]
+    return [
+        f for f, nxt in zip(enabled, next_polls, strict=True) if nxt is None or float(nxt) <= now
+    ]

@@ -1,7 +1,7 @@
 """The flow of one feed entry: the one place where the whole pipeline is visible.
 
-    recorded outcome? -> fetch -> extract -> parse (clean + quality gate) -> publish
-                                                          (claim + dedupe + XADD in one script)
+recorded outcome? -> fetch -> extract -> parse (clean + quality gate) -> publish
+                                                      (claim + dedupe + XADD in one script)
 """
 
 from __future__ import annotations
@@ -56,13 +56,14 @@ def record_failure(
     reason = getattr(error, "reason", "") or type(error).__name__
     is_dead = isinstance(error, RetryableError) or not isinstance(error, PipelineError)
     kind = OutcomeKind.DEAD if is_dead else OutcomeKind.DROPPED
-    return publisher.record_outcome(entry, kind, reason, f"{type(error).__name__}: {error}",
-                                    attempts=attempts)
+    return publisher.record_outcome(
+        entry, kind, reason, f"{type(error).__name__}: {error}", attempts=attempts
+    )
 
 
 def retry_delay(error: RetryableError, attempt: int, *, base_s: float, max_s: float) -> float:
     """Seconds before retry ``attempt`` (0-based): exponential, jittered, honouring Retry-After."""
-    delay = min(max_s, base_s * 2**attempt) * random.uniform(0.5, 1.0)
+    delay = min(max_s, base_s * 2.0**attempt) * random.uniform(0.5, 1.0)
     if isinstance(error, UpstreamUnavailable) and error.retry_after:
         delay = max(delay, min(error.retry_after, max_s))
     return delay

@@ -57,14 +57,22 @@ class Publisher:
         """
         entry_id = url_id(entry.url)
         script_keys = [
-            keys.url_outcome(entry_id), keys.url_outcome(article.id),
+            keys.url_outcome(entry_id),
+            keys.url_outcome(article.id),
             keys.content_fingerprint(text_fingerprint(article.text)),
-            keys.ARTICLES_STREAM, keys.EVENTS_STREAM, keys.OUTCOME_COUNTS,
+            keys.ARTICLES_STREAM,
+            keys.EVENTS_STREAM,
+            keys.OUTCOME_COUNTS,
             keys.feed_outcomes(entry.feed_url),
         ]
         args: list[Any] = [
-            self._settings.dedupe_ttl_s, self._settings.stream_maxlen, article.id, entry_id,
-            entry.url, entry.feed_url, _now_ms(),
+            self._settings.dedupe_ttl_s,
+            self._settings.stream_maxlen,
+            article.id,
+            entry_id,
+            entry.url,
+            entry.feed_url,
+            _now_ms(),
         ]
         for name, value in encode_article(article).items():
             args += [name, value]
@@ -73,8 +81,9 @@ class Publisher:
             return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=detail)
         return Outcome(kind=OutcomeKind(kind), url=entry.url, ref=detail)
 
-    def record_outcome(self, entry: FeedEntry, kind: OutcomeKind, reason: str,
-                       error: str = "", attempts: int = 0) -> Outcome:
+    def record_outcome(
+        self, entry: FeedEntry, kind: OutcomeKind, reason: str, error: str = "", attempts: int = 0
+    ) -> Outcome:
         """Record a dropped or dead-lettered entry once, with its reason and error.
 
         Raises:
@@ -82,15 +91,29 @@ class Publisher:
         """
         entry_id = url_id(entry.url)
         stream = keys.DEAD_STREAM if kind is OutcomeKind.DEAD else keys.EVENTS_STREAM
-        script_keys = [keys.url_outcome(entry_id), stream, keys.OUTCOME_COUNTS,
-                       keys.feed_outcomes(entry.feed_url)]
+        script_keys = [
+            keys.url_outcome(entry_id),
+            stream,
+            keys.OUTCOME_COUNTS,
+            keys.feed_outcomes(entry.feed_url),
+        ]
         fields = {
-            "type": kind.value, "id": entry_id, "url": entry.url, "feed_url": entry.feed_url,
-            "reason": reason, "error": error[:2000], "attempts": str(attempts),
-            "at": str(_now_ms()), "entry": _ENCODER.encode(entry.to_message()),
+            "type": kind.value,
+            "id": entry_id,
+            "url": entry.url,
+            "feed_url": entry.feed_url,
+            "reason": reason,
+            "error": error[:2000],
+            "attempts": str(attempts),
+            "at": str(_now_ms()),
+            "entry": _ENCODER.encode(entry.to_message()),
         }
-        args: list[Any] = [self._settings.dedupe_ttl_s, self._settings.stream_maxlen,
-                           kind.value, f"{kind.value}|{reason}"]
+        args: list[Any] = [
+            self._settings.dedupe_ttl_s,
+            self._settings.stream_maxlen,
+            kind.value,
+            f"{kind.value}|{reason}",
+        ]
         for name, value in fields.items():
             args += [name, value]
         status, detail = self._run(self._record, script_keys, args, entry.url)

@@ -157,8 +157,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
 
 
-_SECTIONS = {"fetch": FetchSettings, "worker": WorkerSettings, "poller": PollerSettings,
-             "extract": ExtractSettings}
+_SECTIONS = {
+    "fetch": FetchSettings,
+    "worker": WorkerSettings,
+    "poller": PollerSettings,
+    "extract": ExtractSettings,
+}
 
 
 def _overlay_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

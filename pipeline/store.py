@@ -22,8 +22,11 @@ def connect_redis(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
     """
     try:
         client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=max(timeout_s, 10.0),
-            health_check_interval=25, retry_on_timeout=True,
+            url,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=max(timeout_s, 10.0),
+            health_check_interval=25,
+            retry_on_timeout=True,
         )
         client.ping()
     except (redis.RedisError, ValueError) as exc:

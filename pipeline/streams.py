@@ -38,7 +38,7 @@ def read_articles(
         last = _last_id(client)
     while True:
         try:
-            batch = client.xread({keys.ARTICLES_STREAM: last}, count=100, block=block_ms)
+            batch: Any = client.xread({keys.ARTICLES_STREAM: last}, count=100, block=block_ms)
         except redis.RedisError as exc:
             raise RedisUnavailable(f"stream read failed: {exc}") from exc
         if not batch:
@@ -51,7 +51,7 @@ def read_articles(
 
 def _last_id(client: redis.Redis) -> str:
     try:
-        newest = client.xrevrange(keys.ARTICLES_STREAM, count=1)
+        newest: Any = client.xrevrange(keys.ARTICLES_STREAM, count=1)
     except redis.RedisError as exc:
         raise RedisUnavailable(f"stream read failed: {exc}") from exc
     return newest[0][0].decode() if newest else "0"
@@ -73,7 +73,7 @@ def outcome_counts(client: redis.Redis) -> dict[str, int]:
         RedisUnavailable: Redis could not be read.
     """
     try:
-        raw = client.hgetall(keys.OUTCOME_COUNTS)
+        raw: Any = client.hgetall(keys.OUTCOME_COUNTS)
     except redis.RedisError as exc:
         raise RedisUnavailable(f"stats read failed: {exc}") from exc
     return {k.decode(): int(v) for k, v in raw.items()}

@@ -84,6 +84,7 @@ def _newsflow_services() -> dict[str, dict[str, Any]]:
 
 def _cli_subcommands() -> set[str]:
     import typer.main
+
     from workers.cli import app
 
     click_group = typer.main.get_command(app)

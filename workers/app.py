@@ -50,7 +50,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "task_publish_retry": True,
         "task_publish_retry_policy": {
-            "max_retries": 10, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 5.0,
+            "max_retries": 10,
+            "interval_start": 0.5,
+            "interval_step": 1.0,
+            "interval_max": 5.0,
         },
     }
 

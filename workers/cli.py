@@ -19,7 +19,9 @@ from pipeline.store import connect_redis
 from workers.logs import configure_logging
 
 app = typer.Typer(
-    name="newsflow", no_args_is_help=True, add_completion=False,
+    name="newsflow",
+    no_args_is_help=True,
+    add_completion=False,
     help="Streaming ingestion of news articles: feeds -> workers -> Redis Streams.",
 )
 log = logging.getLogger("newsflow")
@@ -130,8 +132,10 @@ def extract(
     failures = 0
     for item in inputs:
         try:
-            line: dict[str, Any] = {"input": item,
-                                    "article": extract_input(item, settings, base_url)}
+            line: dict[str, Any] = {
+                "input": item,
+                "article": extract_input(item, settings, base_url),
+            }
         except (PipelineError, OSError, EOFError, gzip.BadGzipFile) as exc:
             failures += 1
             line = {"input": item, "error": f"{getattr(exc, 'reason', 'io_error')}: {exc}"}
@@ -170,4 +174,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

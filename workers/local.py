@@ -77,8 +77,9 @@ def run_demo(*, timeout_s: float) -> int:
         ]
         for child in children:
             child.start()
-        console.print(f"[bold]newsflow demo[/bold]: sample site at {site.base_url}, "
-                      f"redis at {server.url}\n")
+        console.print(
+            f"[bold]newsflow demo[/bold]: sample site at {site.base_url}, redis at {server.url}\n"
+        )
         return _await_articles(console, server.url, expected, timeout_s)
     except PipelineError as exc:
         console.print(f"[red]demo failed: {exc}[/red]")
@@ -94,12 +95,14 @@ def run_demo(*, timeout_s: float) -> int:
 def _demo_env(tmp: Path, redis_url: str, feed_urls: list[str]) -> dict[str, str]:
     feeds = "".join(f'[[feeds]]\nurl = "{url}"\n\n' for url in feed_urls)
     (tmp / "feeds.toml").write_text(feeds, encoding="utf-8")
-    return child_env({
-        "NEWSFLOW_REDIS_URL": redis_url,
-        "NEWSFLOW_CONFIG_DIR": str(tmp),
-        "NEWSFLOW_FETCH_ALLOW": "127.0.0.0/8",
-        "NEWSFLOW_LOG_LEVEL": "WARNING",
-    })
+    return child_env(
+        {
+            "NEWSFLOW_REDIS_URL": redis_url,
+            "NEWSFLOW_CONFIG_DIR": str(tmp),
+            "NEWSFLOW_FETCH_ALLOW": "127.0.0.0/8",
+            "NEWSFLOW_LOG_LEVEL": "WARNING",
+        }
+    )
 
 
 def _await_articles(console: Console, url: str, expected: dict[str, Any], timeout_s: float) -> int:

@@ -22,8 +22,11 @@ log = logging.getLogger(__name__)
 def enqueue_entry(entry: FeedEntry) -> None:
     """Send one entry to the workers; returns only once the broker has the message."""
     app.send_task(
-        "newsflow.process_entry", args=[entry.to_message()], task_id=url_id(entry.url),
-        queue=keys.CELERY_QUEUE, retry=True,
+        "newsflow.process_entry",
+        args=[entry.to_message()],
+        task_id=url_id(entry.url),
+        queue=keys.CELERY_QUEUE,
+        retry=True,
     )
 
 
@@ -33,12 +36,20 @@ def poll_once(
     """Poll the given feeds once each, logging one line per feed."""
     results = []
     for feed in feeds:
-        result = poll_feed(feed, fetcher=fetcher, client=client, settings=settings,
-                           enqueue=enqueue_entry)
+        result = poll_feed(
+            feed, fetcher=fetcher, client=client, settings=settings, enqueue=enqueue_entry
+        )
         level = logging.WARNING if result.status == "error" else logging.INFO
-        log.log(level, "poll feed=%s status=%s new=%d entries=%d skipped=%d %s",
-                feed.url, result.status, result.new, result.entries, result.skipped,
-                result.error)
+        log.log(
+            level,
+            "poll feed=%s status=%s new=%d entries=%d skipped=%d %s",
+            feed.url,
+            result.status,
+            result.new,
+            result.entries,
+            result.skipped,
+            result.error,
+        )
         results.append(result)
     return results
 

@@ -17,21 +17,28 @@ from workers.app import app
 log = logging.getLogger(__name__)
 
 
-@app.task(bind=True, name="newsflow.process_entry",
-          max_retries=resources.settings().worker.max_retries)
+@app.task(
+    bind=True, name="newsflow.process_entry", max_retries=resources.settings().worker.max_retries
+)
 def process_entry_task(self: Task, message: dict[str, Any]) -> str:
     """Fetch, extract, dedupe and publish one feed entry; record exactly one outcome."""
     res = resources.get()
     entry = FeedEntry.from_message(message)
     attempts = self.request.retries + 1
     try:
-        outcome = process_entry(entry, fetcher=res.fetcher, client=res.redis,
-                                publisher=res.publisher, extractor=res.extractor,
-                                settings=res.settings)
+        outcome = process_entry(
+            entry,
+            fetcher=res.fetcher,
+            client=res.redis,
+            publisher=res.publisher,
+            extractor=res.extractor,
+            settings=res.settings,
+        )
     except RetryableError as exc:
         if self.request.retries < res.settings.worker.max_retries:
-            delay = retry_delay(exc, self.request.retries, base_s=2.0,
-                                max_s=res.settings.worker.retry_backoff_max_s)
+            delay = retry_delay(
+                exc, self.request.retries, base_s=2.0, max_s=res.settings.worker.retry_backoff_max_s
+            )
             raise self.retry(exc=exc, countdown=delay) from exc
         outcome = record_failure(res.publisher, entry, exc, attempts=attempts)
     except SoftTimeLimitExceeded as exc:

@@ -1,0 +1,91 @@
+"""End to end: real redis-server, real Celery worker processes, the sample site over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from pipeline import keys
+from pipeline.embedded import RedisServer
+from pipeline.local_site import LocalSite, sample_site_dir
+from pipeline.publish import decode_body
+from pipeline.streams import outcome_counts
+from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
+
+EXPECTED = json.loads((sample_site_dir() / "expected.json").read_text(encoding="utf-8"))
+
+
+def _stream_articles(client: redis.Redis) -> list[dict[str, Any]]:
+    return [decode_body(fields[b"body"]) for _, fields in client.xrange(keys.ARTICLES_STREAM)]
+
+
+def _poll_once(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        newsflow("poller", "--once"), env=env, cwd=ROOT, timeout=60, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_feeds_to_stream_exact_articles_once(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    sample_site: LocalSite,
+    start_worker: Any,
+    tmp_path: Path,
+) -> None:
+    write_feeds(tmp_path, [sample_site.url(p) for p in EXPECTED["feeds"]])
+    env = worker_env(redis_server.url, tmp_path)
+    start_worker(env)
+    _poll_once(env)
+    want = len(EXPECTED["published"]) + EXPECTED["duplicates"]
+    wait_for(lambda: sum(outcome_counts(redis_client).values()) >= want, 90, "all outcomes")
+
+    articles = _stream_articles(redis_client)
+    titles = Counter(a["title"] for a in articles)
+    assert titles == Counter(EXPECTED["published"])
+    assert outcome_counts(redis_client) == {"published": 6, "duplicate": 1}
+    for article in articles:
+        paragraphs = article["text"].split("\n\n")
+        assert paragraphs[0] != article["title"]
+        assert len(paragraphs) == len(set(paragraphs)), "a paragraph appears twice"
+        assert "TT" not in paragraphs and "Share" not in paragraphs
+        assert article["published_at"] and article["authors"]
+        assert article["source"]["name"] == "The Sample Gazette"
+        assert "utm_" not in article["canonical_url"]
+    events = [f for _, f in redis_client.xrange(keys.EVENTS_STREAM)]
+    assert [e[b"type"] for e in events] == [b"duplicate"]
+    original = next(a for a in articles if a["canonical_url"].endswith("/tram-line.html"))
+    assert events[0][b"duplicate_of"].decode() == original["id"]
+    assert events[0][b"url"].decode().endswith("/syndicated/tram-line-copy.html")
+
+    # Polling again finds nothing new: the stream does not grow.
+    _poll_once(env)
+    assert redis_client.xlen(keys.ARTICLES_STREAM) == 6
+
+
+def test_unreachable_and_malformed_feeds_do_not_stop_the_others(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    sample_site: LocalSite,
+    fixture_site: LocalSite,
+    tmp_path: Path,
+) -> None:
+    broken = fixture_site.url("/feeds/not-a-feed.html")
+    missing = fixture_site.url("/feeds/missing.xml")
+    good = sample_site.url("/feeds/science.json")
+    write_feeds(tmp_path, [broken, missing, good])
+    env = worker_env(redis_server.url, tmp_path)
+    done = subprocess.run(
+        newsflow("poller", "--once"), env=env, cwd=ROOT, timeout=60, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"feed={broken} status=error" in done.stderr
+    assert f"feed={missing} status=error" in done.stderr and "HTTP 404" in done.stderr
+    assert f"feed={good} status=ok new=2" in done.stderr
+    queue = keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE
+    assert redis_client.llen(queue) == 2

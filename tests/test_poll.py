@@ -1,0 +1,74 @@
+"""Polling against a real Redis and the local sample site."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from pipeline import keys
+from pipeline.fetch import Fetcher
+from pipeline.local_site import LocalSite
+from pipeline.models import FeedEntry
+from pipeline.poll import due_feeds, poll_feed
+from pipeline.settings import FeedConfig, Settings
+
+
+def _poll(feed: FeedConfig, client: redis.Redis, settings: Settings, sink: list[FeedEntry]) -> str:
+    fetcher = Fetcher(settings.fetch)
+    try:
+        return poll_feed(
+            feed, fetcher=fetcher, client=client, settings=settings, enqueue=sink.append
+        ).status
+    finally:
+        fetcher.close()
+
+
+def test_new_entries_once_then_not_modified(
+    redis_client: redis.Redis, settings: Settings, sample_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=sample_site.url("/feeds/world.xml"))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok"
+    assert sorted(e.url.rsplit("/", 1)[-1] for e in sink) == [
+        "coral-survey.html?utm_source=rss&utm_medium=feed",
+        "library-hours.html",
+        "tram-line-copy.html",
+        "tram-line.html",
+    ]
+    assert _poll(feed, redis_client, settings, sink) == "not_modified"
+    assert len(sink) == 4
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert state[b"items_seen"] == b"4" and state[b"error_streak"] == b"0"
+
+
+def test_entry_is_not_marked_seen_when_enqueue_fails(
+    redis_client: redis.Redis, settings: Settings, sample_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=sample_site.url("/feeds/science.json"))
+
+    def broken(entry: FeedEntry) -> None:
+        raise ConnectionError("broker down")
+
+    fetcher = Fetcher(settings.fetch)
+    with pytest.raises(ConnectionError):
+        poll_feed(feed, fetcher=fetcher, client=redis_client, settings=settings, enqueue=broken)
+    assert redis_client.hlen(keys.feed_seen(feed.url)) == 0
+    sink: list[FeedEntry] = []
+    _poll(feed, redis_client, settings, sink)
+    assert len(sink) == 2
+
+
+def test_failing_feed_backs_off_and_stays_scheduled(
+    redis_client: redis.Redis, settings: Settings, sample_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=sample_site.url("/feeds/missing.xml"), interval_s=60)
+    for _ in range(3):
+        assert _poll(feed, redis_client, settings, []) == "error"
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert state[b"error_streak"] == b"3" and b"HTTP 404" in state[b"error"]
+    delay = float(state[b"next_poll"]) - time.time()
+    assert 60 * 8 - 5 < delay <= 60 * 8
+    assert due_feeds(redis_client, (feed,), time.time() + delay + 1) == [feed]
+    assert due_feeds(redis_client, (feed,), time.time()) == []

@@ -1,0 +1,128 @@
+"""Publishing against a real Redis: exactly one outcome per entry, atomically."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+from pipeline import keys
+from pipeline.dedupe import url_id
+from pipeline.models import Article, ExtractorInfo, FeedEntry, OutcomeKind, Source
+from pipeline.publish import Publisher, decode_body
+from pipeline.settings import Settings
+
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[1] / "schemas" / "article-v1.json").read_text(
+        encoding="utf-8"
+    )
+)
+
+
+def make_article(url: str, text: str = "Body text of the story. " * 20) -> Article:
+    return Article(
+        id=url_id(url),
+        url=url,
+        canonical_url=url,
+        feed_url="https://example.com/feed",
+        source=Source(name="Example", domain="example.com"),
+        title="A title",
+        authors=("Jane Doe",),
+        published_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
+        language="en",
+        description="",
+        text=text,
+        word_count=len(text.split()),
+        fetched_at=datetime(2026, 11, 2, tzinfo=UTC),
+        extractor=ExtractorInfo(name="trafilatura", version="2.3.1"),
+    )
+
+
+def entry_for(url: str) -> FeedEntry:
+    return FeedEntry(url=url, feed_url="https://example.com/feed")
+
+
+def test_publish_writes_one_entry_even_when_run_five_times(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    url = "https://example.com/a"
+    outcomes = [publisher.publish_article(make_article(url), entry_for(url)) for _ in range(5)]
+    assert outcomes[0].kind is OutcomeKind.PUBLISHED
+    assert {o.kind for o in outcomes[1:]} == {OutcomeKind.ALREADY}
+    assert redis_client.xlen(keys.ARTICLES_STREAM) == 1
+    assert redis_client.hgetall(keys.OUTCOME_COUNTS) == {b"published": b"1"}
+
+
+def test_stream_entry_follows_contract_v1(redis_client: redis.Redis, settings: Settings) -> None:
+    url = "https://example.com/a"
+    Publisher(redis_client, settings).publish_article(make_article(url), entry_for(url))
+    [(_, fields)] = redis_client.xrange(keys.ARTICLES_STREAM)
+    assert set(fields) == {b"id", b"type", b"schema", b"body"}
+    assert fields[b"type"] == b"article" and fields[b"schema"] == b"1"
+    body = decode_body(fields[b"body"])
+    assert fields[b"id"].decode() == body["id"] == url_id(url)
+    assert set(SCHEMA["properties"]["body"]["required"]) <= set(body)
+    assert body["published_at"] == "2026-11-01T12:00:00Z"
+
+
+def test_same_text_at_another_url_is_a_recorded_duplicate(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    first, copy = "https://example.com/a", "https://mirror.example.org/b"
+    publisher.publish_article(make_article(first), entry_for(first))
+    outcome = publisher.publish_article(make_article(copy), entry_for(copy))
+    assert outcome.kind is OutcomeKind.DUPLICATE and outcome.ref == url_id(first)
+    [(_, event)] = redis_client.xrange(keys.EVENTS_STREAM)
+    assert event[b"type"] == b"duplicate" and event[b"match"] == b"content"
+    assert event[b"duplicate_of"].decode() == url_id(first)
+    assert redis_client.xlen(keys.ARTICLES_STREAM) == 1
+
+
+def test_entry_whose_page_declares_a_published_canonical_is_a_duplicate(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    canonical = "https://example.com/story"
+    publisher.publish_article(make_article(canonical), entry_for(canonical))
+    alias = "https://example.com/story-amp"
+    outcome = publisher.publish_article(
+        make_article(canonical, text="other words " * 30), entry_for(alias)
+    )
+    assert outcome.kind is OutcomeKind.DUPLICATE
+    [(_, event)] = redis_client.xrange(keys.EVENTS_STREAM)
+    assert event[b"match"] == b"canonical_url"
+
+
+def test_record_outcome_once_per_entry(redis_client: redis.Redis, settings: Settings) -> None:
+    publisher = Publisher(redis_client, settings)
+    entry = entry_for("https://example.com/gone")
+    first = publisher.record_outcome(entry, OutcomeKind.DROPPED, "fetch_refused", "HTTP 404")
+    again = publisher.record_outcome(entry, OutcomeKind.DEAD, "fetch_timeout", "slow")
+    assert first.kind is OutcomeKind.DROPPED and again.kind is OutcomeKind.ALREADY
+    [(_, event)] = redis_client.xrange(keys.EVENTS_STREAM)
+    assert event[b"reason"] == b"fetch_refused" and event[b"error"] == b"HTTP 404"
+    assert redis_client.xlen(keys.DEAD_STREAM) == 0
+    late = publisher.publish_article(make_article(entry.url), entry)
+    assert late.kind is OutcomeKind.ALREADY
+    assert redis_client.xlen(keys.ARTICLES_STREAM) == 0
+
+
+def test_dead_letters_go_to_the_dead_stream(redis_client: redis.Redis, settings: Settings) -> None:
+    publisher = Publisher(redis_client, settings)
+    entry = entry_for("https://example.com/slow")
+    publisher.record_outcome(entry, OutcomeKind.DEAD, "fetch_timeout", "timed out", attempts=6)
+    [(_, dead)] = redis_client.xrange(keys.DEAD_STREAM)
+    assert dead[b"attempts"] == b"6" and dead[b"id"].decode() == url_id(entry.url)
+    assert json.loads(dead[b"entry"])["url"] == entry.url
+
+
+def test_stream_is_bounded_by_maxlen(redis_client: redis.Redis, settings: Settings) -> None:
+    publisher = Publisher(redis_client, settings.replace(stream_maxlen=10))
+    for i in range(300):
+        url = f"https://example.com/{i}"
+        publisher.publish_article(make_article(url, text=f"story {i} " * 40), entry_for(url))
+    assert redis_client.xlen(keys.ARTICLES_STREAM) < 300
