@@ -1,11 +1,13 @@
 """Feed parsing: bytes in, entries out. The only module that imports feedparser.
 
-feedparser is given bytes, never a string (a string may be read as a local path or URL).
+feedparser is given a file object, never a string or bytes: it opens a string as a URL or a
+local path, and bytes as a local path (``b"/dev/zero"`` would be read forever).
 JSON Feed, which feedparser 6 does not read, has a small parser here.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import dataclass
