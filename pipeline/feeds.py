@@ -21,6 +21,7 @@ from pipeline.errors import FeedError
 from pipeline.models import FeedEntry
 
 MAX_URL_LENGTH = 2048
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,13 +46,13 @@ def parse_feed(body: bytes, feed_url: str, *, max_entries: int = 500) -> ParsedF
         raise TypeError("parse_feed takes bytes, never a path or URL string")
     if not body.strip():
         raise FeedError("empty feed document", url=feed_url)
-    if body.lstrip()[:1] == b"{":
+    if body.removeprefix(_UTF8_BOM).lstrip()[:1] == b"{":
         return _parse_json_feed(body, feed_url, max_entries)
     return _parse_xml_feed(body, feed_url, max_entries)
 
 
 def _parse_xml_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
-    parsed = feedparser.parse(body)
+    parsed = feedparser.parse(io.BytesIO(body))
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         problem = parsed.get("bozo_exception") or "no RSS/Atom structure found"
@@ -72,10 +73,17 @@ def _entry_from_feedparser(entry: Any, feed_url: str) -> FeedEntry | None:
         url=link,
         feed_url=feed_url,
         title=str(entry.get("title", "")).strip(),
-        published_at=_struct_time_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
+        published_at=_struct_time_iso(_entry_time(entry)),
         authors=authors,
         summary=str(entry.get("summary", "")).strip(),
     )
+
+
+def _entry_time(entry: Any) -> time.struct_time | None:
+    # dict.get: feedparser's own get() warns (DeprecationWarning) when it falls back from
+    # updated_parsed to published_parsed, which happens for every unparseable pubDate.
+    value = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+    return value if isinstance(value, time.struct_time) else None
 
 
 def _alternate_link(entry: Any) -> str:
@@ -92,7 +100,7 @@ def _parse_json_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed
         raise FeedError(f"invalid JSON feed: {exc}", url=feed_url) from exc
     if not isinstance(doc, dict) or "jsonfeed.org" not in str(doc.get("version", "")):
         raise FeedError("JSON document is not a JSON Feed", url=feed_url)
-    items = doc.get("items") if isinstance(doc.get("items"), list) else []
+    items: list[Any] = doc["items"] if isinstance(doc.get("items"), list) else []
     raw = [_entry_from_json(item, feed_url) for item in items if isinstance(item, dict)]
     skipped_shapes = len(items) - len(raw)
     parsed = _collect(str(doc.get("title", "")), raw, max_entries, "")
@@ -105,21 +113,30 @@ def _parse_json_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed
 
 
 def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
-    link = _absolute_http_url(str(item.get("url") or item.get("external_url") or ""), feed_url)
+    link = _absolute_http_url(_text(item.get("url")) or _text(item.get("external_url")), feed_url)
     if link is None:
         return None
-    authors_raw = item.get("authors") or ([item["author"]] if item.get("author") else [])
-    authors = tuple(
-        str(a.get("name")) for a in authors_raw if isinstance(a, dict) and a.get("name")
-    )
     return FeedEntry(
         url=link,
         feed_url=feed_url,
-        title=str(item.get("title") or "").strip(),
+        title=_text(item.get("title")).strip(),
         published_at=_iso_or_none(item.get("date_published") or item.get("date_modified")),
-        authors=authors,
-        summary=str(item.get("summary") or "").strip(),
+        authors=_json_authors(item),
+        summary=_text(item.get("summary")).strip(),
     )
+
+
+def _json_authors(item: dict[str, Any]) -> tuple[str, ...]:
+    """``authors`` (JSON Feed 1.1) or ``author`` (1.0); anything not shaped right is ignored."""
+    raw = item.get("authors") or item.get("author")
+    candidates = raw if isinstance(raw, list) else [raw]
+    return tuple(
+        _text(a.get("name")) for a in candidates if isinstance(a, dict) and _text(a.get("name"))
+    )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _collect(title: str, raw: list[FeedEntry | None], max_entries: int, warning: str) -> ParsedFeed:

@@ -3,23 +3,29 @@
 Every hop is checked before a byte is sent: http(s) only, the host resolved once, every
 address it resolves to must be public (or inside ``fetch.allow``), and the connection goes to
 the validated address, so DNS rebinding has no window. Bodies are capped after
-decompression, a monotonic deadline bounds the whole fetch, and redirects are followed by hand.
+decompression, a monotonic deadline bounds the whole fetch (a watchdog shuts the socket down
+when it passes, however slowly the server drips), and redirects are followed by hand.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ipaddress
 import re
 import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from typing import Any
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import charset_normalizer
 import urllib3
-from urllib3.exceptions import HTTPError, ProtocolError, SSLError
+import urllib3.connection
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from pipeline.errors import (
@@ -51,6 +57,8 @@ FEED_TYPES = (
 _CHUNK = 64 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215; global on Python < 3.12.4
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d form
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
 
 
@@ -78,12 +86,73 @@ def resolve_host(host: str, port: int) -> list[str]:
 def is_public_address(ip: IPAddress) -> bool:
     """True when the address is globally routable, looking inside IPv6 wrappers of IPv4."""
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if ip in _NAT64:
+        if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return is_public_address(embedded)
     return ip.is_global and not ip.is_multicast
+
+
+class _Watchdog:
+    """Shuts down a fetcher's sockets when the fetch in flight passes its deadline.
+
+    Socket timeouts bound each read, not their sum: a server that drips a header or a
+    read-to-close body one byte at a time would otherwise hold the worker for hours.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._lock = threading.Lock()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def track(self, sock: socket.socket) -> None:
+        # The socket, not the connection: http.client drops conn.sock while a read-to-close
+        # body is still being read from it.
+        with self._lock:
+            self._sockets.add(sock)
+
+    @contextlib.contextmanager
+    def armed(self, seconds: float) -> Iterator[None]:
+        self.fired = False
+        finished = threading.Event()
+        timer = threading.Timer(seconds, self._fire, args=(finished,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            with self._lock:  # a timer firing now sees `finished` and leaves the next fetch be
+                finished.set()
+            timer.cancel()
+
+    def _fire(self, finished: threading.Event) -> None:
+        with self._lock:
+            if finished.is_set():
+                return
+            self.fired = True
+            for sock in list(self._sockets):  # idle pooled ones too: urllib3 reconnects those
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    """A connection that hands its socket to the fetcher's watchdog."""
+
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def connect(self) -> None:
+        super().connect()
+        if self.sock is not None:
+            self._watchdog.track(self.sock)
+
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, urllib3.connection.HTTPSConnection):
+    """The TLS variant (the MRO puts HTTPSConnection.connect under the tracking)."""
 
 
 class Fetcher:
@@ -94,6 +163,7 @@ class Fetcher:
         self._resolver = resolver
         self._allow = tuple(ipaddress.ip_network(c, strict=False) for c in settings.allow)
         self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+        self._watchdog = _Watchdog()
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -119,13 +189,32 @@ class Fetcher:
             UpstreamUnavailable: connection failure, TLS failure, 5xx or 429.
         """
         deadline = time.monotonic() + self.settings.deadline_s
+        with self._watchdog.armed(self.settings.deadline_s):
+            try:
+                response = self._follow(url, max_bytes, accept, headers or {}, deadline)
+            except UpstreamUnavailable as exc:
+                if self._watchdog.fired:  # the watchdog cut the connection
+                    raise FetchTimeout("fetch deadline passed", url=url) from exc
+                raise
+            if self._watchdog.fired:  # a read-to-close body cut short looks complete
+                raise FetchTimeout("fetch deadline passed", url=url)
+            return response
+
+    def _follow(
+        self,
+        url: str,
+        max_bytes: int,
+        accept: tuple[str, ...],
+        headers: Mapping[str, str],
+        deadline: float,
+    ) -> Response:
         current = url
         for _hop in range(self.settings.max_redirects + 1):
-            response = self._get_once(url, current, max_bytes, accept, headers or {}, deadline)
+            response = self._get_once(url, current, max_bytes, accept, headers, deadline)
             location = response.headers.get("location")
             if response.status not in _REDIRECTS or not location:
                 return response
-            current = urljoin(current, location)
+            current = _redirect_target(current, location, url)
         raise FetchRefused(f"more than {self.settings.max_redirects} redirects", url=url)
 
     def _get_once(
@@ -137,14 +226,11 @@ class Fetcher:
         headers: Mapping[str, str],
         deadline: float,
     ) -> Response:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BlockedDestination(f"refused URL scheme or host: {url[:200]!r}", url=original)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = self._validated_address(parts.hostname, port, original)
-        pool = self._pool(parts.scheme, address, port, parts.hostname)
+        parts, host, port = _split_target(url, original)
+        address = self._validated_address(host, port, original)
+        pool = self._pool(parts.scheme, address, port, host)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        host_header = host if parts.port is None else f"{host}:{parts.port}"
         request_headers = {
             "Host": host_header,
             "User-Agent": self.settings.user_agent,
@@ -167,6 +253,8 @@ class Fetcher:
                 decode_content=True,
                 timeout=timeout,
             )
+        except NewConnectionError as exc:  # refused or unreachable (a ConnectTimeoutError subclass)
+            raise UpstreamUnavailable(f"connection failed: {exc}", url=original) from exc
         except Urllib3Timeout as exc:
             raise FetchTimeout(f"timed out connecting: {exc}", url=original) from exc
         except (SSLError, ProtocolError, HTTPError, OSError) as exc:
@@ -229,9 +317,12 @@ class Fetcher:
                     server_hostname=host,
                     assert_hostname=host,
                     cert_reqs="CERT_REQUIRED",
+                    watchdog=self._watchdog,
                 )
+                pool.ConnectionCls = _WatchedHTTPSConnection
             else:
-                pool = urllib3.HTTPConnectionPool(address, port, maxsize=2)
+                pool = urllib3.HTTPConnectionPool(address, port, maxsize=2, watchdog=self._watchdog)
+                pool.ConnectionCls = _WatchedHTTPConnection
             self._pools[key] = pool
         return pool
 
@@ -241,6 +332,25 @@ class Fetcher:
         if remaining <= 0:
             raise FetchTimeout("fetch deadline passed", url=url)
         return remaining
+
+
+def _split_target(url: str, original: str) -> tuple[SplitResult, str, int]:
+    """The parts, host and port of an http(s) URL; anything else is refused."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:  # bad port, unbalanced or invalid [IPv6] host
+        raise BlockedDestination(f"malformed URL {url[:200]!r}: {exc}", url=original) from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlockedDestination(f"refused URL scheme or host: {url[:200]!r}", url=original)
+    return parts, parts.hostname, port
+
+
+def _redirect_target(current: str, location: str, original: str) -> str:
+    try:
+        return urljoin(current, location)
+    except ValueError as exc:
+        raise BlockedDestination(f"malformed redirect {location[:200]!r}", url=original) from exc
 
 
 def _check_status(status: int, headers: Mapping[str, str], url: str) -> None:
@@ -302,8 +412,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def decode_html(body: bytes, content_type_header: str) -> str:
-    """Decode HTML bytes: charset from the header, then the meta tag, then detection."""
-    for candidate in (_header_charset(content_type_header), _meta_charset(body)):
+    """Decode HTML bytes: charset from the header, the meta tag, UTF-8, then detection."""
+    for candidate in (_header_charset(content_type_header), _meta_charset(body), "utf-8"):
         if candidate:
             try:
                 return body.decode(candidate)
@@ -321,14 +431,18 @@ def _header_charset(content_type: str) -> str | None:
 
 def _meta_charset(body: bytes) -> str | None:
     match = _META_CHARSET.search(body[:4096])
-    return _known_codec(match.group(1).decode("ascii", "ignore")) if match else None
+    codec = _known_codec(match.group(1).decode("ascii", "ignore")) if match else None
+    # A meta tag readable as ASCII rules out UTF-16/32 (WHATWG: such a label means UTF-8).
+    return "utf-8" if codec and codec.startswith(("utf-16", "utf-32")) else codec
 
 
 def _known_codec(name: str) -> str | None:
+    """The codec for a declared charset; latin-1 and ASCII labels mean windows-1252 (WHATWG)."""
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name).name
     except LookupError:
         return None
+    return "cp1252" if codec in ("latin-1", "iso8859-1", "ascii") else codec
 
 
 def fetch_page(fetcher: Fetcher, url: str) -> Page:

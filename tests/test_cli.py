@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from pipeline.embedded import free_port
+from pipeline.embedded import RedisServer, free_port
 from pipeline.local_site import sample_site_dir
+from pipeline.publish import Publisher
+from pipeline.settings import Settings
 from tests.conftest import ROOT, newsflow, wait_for
+from tests.test_publish import entry_for, make_article
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "article-extraction-benchmark" / "html"
 
@@ -120,3 +123,19 @@ def test_run_embeds_redis_keeps_running_and_stops_cleanly(tmp_path: Path) -> Non
         output = proc.communicate(timeout=90)[0].decode()
     assert proc.returncode == 0, output
     assert not url_file.exists()
+
+
+def test_tail_prints_stream_articles_as_json_lines(
+    redis_server: RedisServer, redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    for i in range(3):
+        url = f"https://example.com/{i}"
+        publisher.publish_article(make_article(url, text=f"story {i} " * 40), entry_for(url))
+    env = {"NEWSFLOW_REDIS_URL": redis_server.url, "PATH": "/usr/bin"}
+    done = _run("tail", "--from", "0", "--count", "2", env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["url"] for line in lines] == ["https://example.com/0", "https://example.com/1"]
+    pretty = _run("tail", "--from", "0", "--count", "1", "--pretty", env=env, timeout=30)
+    assert "A title" in pretty.stdout and "Example" in pretty.stdout

@@ -1,0 +1,87 @@
+"""Outcomes through real Celery workers: every enqueued URL ends in exactly one outcome."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from pipeline import keys
+from pipeline.dedupe import url_id
+from pipeline.embedded import RedisServer
+from pipeline.local_site import LocalSite, sample_site_dir
+from pipeline.streams import outcome_counts
+from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
+
+ARTICLE = (sample_site_dir() / "articles" / "rates-hold.html").read_bytes()
+
+
+def _respond(status: int, body: bytes = b"", content_type: str = "text/html") -> Any:
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    return handler
+
+
+def _feed(site: LocalSite, paths: list[str]) -> bytes:
+    items = "".join(f"<item><title>{p}</title><link>{site.url(p)}</link></item>" for p in paths)
+    return f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+
+
+def test_each_entry_ends_in_exactly_one_outcome(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    fixture_site: LocalSite,
+    start_worker: Any,
+    tmp_path: Path,
+) -> None:
+    paths = ["/ok", "/gone", "/flaky", "/image", "/empty-page"]
+    fixture_site.routes.update(
+        {
+            "/feed.xml": _respond(200, _feed(fixture_site, paths), "application/rss+xml"),
+            "/ok": _respond(200, ARTICLE.replace(b"{{BASE}}", fixture_site.base_url.encode())),
+            "/gone": _respond(404, b"not here"),
+            "/flaky": _respond(503, b"try later"),
+            "/image": _respond(200, b"\x89PNG....", "image/png"),
+            "/empty-page": _respond(200, b"<html><body><p>Cookie wall.</p></body></html>"),
+        }
+    )
+    write_feeds(tmp_path, [fixture_site.url("/feed.xml")])
+    env = worker_env(
+        redis_server.url,
+        tmp_path,
+        NEWSFLOW_WORKER_MAX_RETRIES="2",
+        NEWSFLOW_WORKER_RETRY_BACKOFF_MAX_S="1",
+    )
+    start_worker(env)
+    done = subprocess.run(
+        newsflow("poller", "--once"), env=env, cwd=ROOT, timeout=60, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: sum(outcome_counts(redis_client).values()) >= 5, 90, "five outcomes")
+
+    assert outcome_counts(redis_client) == {"published": 1, "dropped": 3, "dead": 1}
+    reasons = {
+        f[b"url"].decode().rsplit("/", 1)[1]: f[b"reason"].decode()
+        for _, f in redis_client.xrange(keys.EVENTS_STREAM)
+    }
+    assert reasons == {
+        "gone": "fetch_refused",
+        "image": "fetch_refused",
+        "empty-page": "not_an_article",
+    }
+    [(_, dead)] = redis_client.xrange(keys.DEAD_STREAM)
+    assert dead[b"reason"] == b"upstream_unavailable" and dead[b"attempts"] == b"3"
+    assert b"HTTP 503" in dead[b"error"]
+    assert json.loads(dead[b"entry"])["url"] == fixture_site.url("/flaky")
+    assert fixture_site.count("/flaky") == 3 and fixture_site.count("/gone") == 1
+    for path in paths:
+        assert redis_client.get(keys.url_outcome(url_id(fixture_site.url(path))))
