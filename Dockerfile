@@ -25,13 +25,14 @@ WORKDIR /app
 
 # Metadata first (pyproject.toml names README.md as the readme, so it must be present).
 COPY pyproject.toml README.md ./
+COPY requirements/ requirements/
 COPY pipeline/ pipeline/
 COPY workers/ workers/
 COPY config/ config/
 
 # Optional extras, e.g. "[flower]" or "[embedded]"; empty installs the plain package.
 ARG NEWSFLOW_EXTRAS=""
-RUN pip install ".${NEWSFLOW_EXTRAS}" \
+RUN pip install -c requirements/constraints.txt ".${NEWSFLOW_EXTRAS}" \
     && rm -rf build ./*.egg-info
 
 # The code and config under /app stay root-owned and read-only for the runtime user.
