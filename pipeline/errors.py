@@ -4,9 +4,11 @@
     ├── RetryableError             transient: try the same work again later
     │   ├── FetchTimeout           the origin did not answer within the deadline
     │   ├── UpstreamUnavailable    connection failure, 5xx or 429 from the origin
+    │   ├── HostThrottled          the host's shared rate limit or cooldown says "later"
     │   └── RedisUnavailable       Redis could not be reached or refused the write
     ├── DropArticle                permanent for this URL: record the reason, never retry
     │   ├── BlockedDestination     the SSRF guard refused the address or scheme
+    │   ├── BlockedByRobots        the site's robots.txt disallows the URL
     │   ├── FetchRefused           4xx (not 429), wrong content type, body too large,
     │   │                          too many redirects
     │   ├── NotAnArticle           the page has no article (empty, too short, listing)
@@ -52,7 +54,25 @@ class UpstreamUnavailable(RetryableError):
 
     reason = "upstream_unavailable"
 
-    def __init__(self, message: str, *, url: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, url=url)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class HostThrottled(RetryableError):
+    """The host may not be fetched now (rate limit, concurrency cap or Retry-After cooldown)."""
+
+    reason = "host_throttled"
+
+    def __init__(self, message: str, *, url: str = "", retry_after: float) -> None:
         super().__init__(message, url=url)
         self.retry_after = retry_after
 
@@ -73,6 +93,12 @@ class BlockedDestination(DropArticle):
     """The URL or one of its redirects points at a refused scheme, port or address."""
 
     reason = "blocked_destination"
+
+
+class BlockedByRobots(DropArticle):
+    """The site's robots.txt disallows fetching this URL for our user agent."""
+
+    reason = "blocked_by_robots"
 
 
 class FetchRefused(DropArticle):

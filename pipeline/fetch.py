@@ -9,8 +9,8 @@ when it passes, however slowly the server drips), and redirects are followed by 
 
 from __future__ import annotations
 
-import codecs
 import contextlib
+import email.utils
 import ipaddress
 import re
 import socket
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-import charset_normalizer
 import urllib3
 import urllib3.connection
 from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from pipeline.charset import decode_html
 from pipeline.errors import (
     BlockedDestination,
     FetchRefused,
@@ -55,11 +55,12 @@ FEED_TYPES = (
     "application/octet-stream",
 )
 _CHUNK = 64 * 1024
+_HTML_START = re.compile(rb"<(!doctype html|html|head|body|meta|title|p|div)[\s>/]", re.I)
+_MAX_RETRY_AFTER_S = 86_400.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215; global on Python < 3.12.4
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d form
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +156,26 @@ class _WatchedHTTPSConnection(_WatchedHTTPConnection, urllib3.connection.HTTPSCo
     """The TLS variant (the MRO puts HTTPSConnection.connect under the tracking)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Request:
+    """One logical GET (all its redirect hops)."""
+
+    original: str
+    max_bytes: int
+    accept: tuple[str, ...]
+    headers: dict[str, str]
+    deadline: float
+    proxy: str
+
+
+class _WatchedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
 class Fetcher:
     """An HTTP client with the SSRF guard, caps and deadline. One per process; not thread-safe."""
 
@@ -163,6 +184,7 @@ class Fetcher:
         self._resolver = resolver
         self._allow = tuple(ipaddress.ip_network(c, strict=False) for c in settings.allow)
         self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+        self._proxies: dict[str, urllib3.ProxyManager] = {}
         self._watchdog = _Watchdog()
 
     def close(self) -> None:
@@ -170,6 +192,9 @@ class Fetcher:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+        for manager in self._proxies.values():
+            manager.clear()
+        self._proxies.clear()
 
     def get(
         self,
@@ -178,8 +203,12 @@ class Fetcher:
         max_bytes: int,
         accept: tuple[str, ...],
         headers: Mapping[str, str] | None = None,
+        proxy: str = "",
     ) -> Response:
         """GET ``url`` following at most ``max_redirects`` redirects, each hop re-validated.
+
+        ``proxy`` (else ``settings.proxy``) sends the request through an HTTP(S) proxy; the
+        destination is still resolved and checked here first.
 
         Raises:
             BlockedDestination: a refused scheme, port or address (on any hop).
@@ -188,10 +217,17 @@ class Fetcher:
             FetchTimeout: the deadline passed before the body was complete.
             UpstreamUnavailable: connection failure, TLS failure, 5xx or 429.
         """
-        deadline = time.monotonic() + self.settings.deadline_s
+        request = _Request(
+            original=url,
+            max_bytes=max_bytes,
+            accept=accept,
+            headers=dict(headers or {}),
+            deadline=time.monotonic() + self.settings.deadline_s,
+            proxy=proxy or self.settings.proxy,
+        )
         with self._watchdog.armed(self.settings.deadline_s):
             try:
-                response = self._follow(url, max_bytes, accept, headers or {}, deadline)
+                response = self._follow(request)
             except UpstreamUnavailable as exc:
                 if self._watchdog.fired:  # the watchdog cut the connection
                     raise FetchTimeout("fetch deadline passed", url=url) from exc
@@ -200,76 +236,59 @@ class Fetcher:
                 raise FetchTimeout("fetch deadline passed", url=url)
             return response
 
-    def _follow(
-        self,
-        url: str,
-        max_bytes: int,
-        accept: tuple[str, ...],
-        headers: Mapping[str, str],
-        deadline: float,
-    ) -> Response:
-        current = url
+    def _follow(self, request: _Request) -> Response:
+        current = request.original
         for _hop in range(self.settings.max_redirects + 1):
-            response = self._get_once(url, current, max_bytes, accept, headers, deadline)
+            response = self._get_once(request, current)
             location = response.headers.get("location")
             if response.status not in _REDIRECTS or not location:
                 return response
-            current = _redirect_target(current, location, url)
-        raise FetchRefused(f"more than {self.settings.max_redirects} redirects", url=url)
+            current = _redirect_target(current, location, request.original)
+        raise FetchRefused(
+            f"more than {self.settings.max_redirects} redirects", url=request.original
+        )
 
-    def _get_once(
-        self,
-        original: str,
-        url: str,
-        max_bytes: int,
-        accept: tuple[str, ...],
-        headers: Mapping[str, str],
-        deadline: float,
-    ) -> Response:
+    def _get_once(self, request: _Request, url: str) -> Response:
+        original = request.original
         parts, host, port = _split_target(url, original)
         address = self._validated_address(host, port, original)
-        pool = self._pool(parts.scheme, address, port, host)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host_header = host if parts.port is None else f"{host}:{parts.port}"
-        request_headers = {
-            "Host": host_header,
+        headers = {
             "User-Agent": self.settings.user_agent,
             "Accept-Encoding": "gzip, deflate",
-            **headers,
+            **request.headers,
         }
-        remaining = self._remaining(deadline, original)
-        timeout = urllib3.Timeout(
-            connect=min(self.settings.connect_timeout_s, remaining),
-            read=min(self.settings.read_timeout_s, remaining),
-        )
+        remaining = self._remaining(request.deadline, original)
+        options: dict[str, Any] = {
+            "headers": headers,
+            "redirect": False,
+            "retries": False,
+            "preload_content": False,
+            "decode_content": True,
+            "timeout": urllib3.Timeout(
+                connect=min(self.settings.connect_timeout_s, remaining),
+                read=min(self.settings.read_timeout_s, remaining),
+            ),
+        }
         try:
-            raw = pool.urlopen(
-                "GET",
-                path,
-                headers=request_headers,
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                decode_content=True,
-                timeout=timeout,
-            )
+            if request.proxy:
+                raw = self._proxy(request.proxy).urlopen("GET", url, **options)
+            else:
+                headers["Host"] = host if parts.port is None else f"{host}:{parts.port}"
+                path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                raw = self._pool(parts.scheme, address, port, host).urlopen("GET", path, **options)
         except NewConnectionError as exc:  # refused or unreachable (a ConnectTimeoutError subclass)
             raise UpstreamUnavailable(f"connection failed: {exc}", url=original) from exc
         except Urllib3Timeout as exc:
             raise FetchTimeout(f"timed out connecting: {exc}", url=original) from exc
         except (SSLError, ProtocolError, HTTPError, OSError) as exc:
             raise UpstreamUnavailable(f"connection failed: {exc}", url=original) from exc
-        return self._read_response(raw, original, url, max_bytes, accept, deadline)
+        return self._read_response(raw, request, url)
 
     def _read_response(
-        self,
-        raw: urllib3.BaseHTTPResponse,
-        original: str,
-        url: str,
-        max_bytes: int,
-        accept: tuple[str, ...],
-        deadline: float,
+        self, raw: urllib3.BaseHTTPResponse, request: _Request, url: str
     ) -> Response:
+        original, max_bytes, accept = request.original, request.max_bytes, request.accept
+        deadline = request.deadline
         headers = {k.lower(): v for k, v in raw.headers.items()}
         try:
             _check_status(raw.status, headers, original)
@@ -310,7 +329,7 @@ class Fetcher:
             if len(self._pools) >= 256:
                 self.close()
             if scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(
+                pool = _WatchedHTTPSPool(
                     address,
                     port,
                     maxsize=2,
@@ -319,12 +338,24 @@ class Fetcher:
                     cert_reqs="CERT_REQUIRED",
                     watchdog=self._watchdog,
                 )
-                pool.ConnectionCls = _WatchedHTTPSConnection
             else:
-                pool = urllib3.HTTPConnectionPool(address, port, maxsize=2, watchdog=self._watchdog)
-                pool.ConnectionCls = _WatchedHTTPConnection
+                pool = _WatchedPool(address, port, maxsize=2, watchdog=self._watchdog)
             self._pools[key] = pool
         return pool
+
+    def _proxy(self, proxy_url: str) -> urllib3.ProxyManager:
+        manager = self._proxies.get(proxy_url)
+        if manager is None:
+            manager = urllib3.ProxyManager(
+                proxy_url,
+                num_pools=32,
+                maxsize=2,
+                cert_reqs="CERT_REQUIRED",
+                watchdog=self._watchdog,
+            )
+            manager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+            self._proxies[proxy_url] = manager
+        return manager
 
     @staticmethod
     def _remaining(deadline: float, url: str) -> float:
@@ -356,7 +387,10 @@ def _redirect_target(current: str, location: str, original: str) -> str:
 def _check_status(status: int, headers: Mapping[str, str], url: str) -> None:
     if status == 429 or status >= 500:
         raise UpstreamUnavailable(
-            f"HTTP {status}", url=url, retry_after=_retry_after(headers.get("retry-after"))
+            f"HTTP {status}",
+            url=url,
+            status=status,
+            retry_after=_retry_after(headers.get("retry-after")),
         )
     if status >= 400:
         raise FetchRefused(f"HTTP {status}", url=url)
@@ -406,54 +440,42 @@ def _shrink_socket_timeout(
 
 
 def _retry_after(value: str | None) -> float | None:
-    if value and value.strip().isdigit():
-        return float(value.strip())
-    return None
-
-
-def decode_html(body: bytes, content_type_header: str) -> str:
-    """Decode HTML bytes: charset from the header, the meta tag, UTF-8, then detection."""
-    for candidate in (_header_charset(content_type_header), _meta_charset(body), "utf-8"):
-        if candidate:
-            try:
-                return body.decode(candidate)
-            except (LookupError, UnicodeDecodeError):
-                continue
-    best = charset_normalizer.from_bytes(body[:200_000]).best()
-    encoding = best.encoding if best is not None else "utf-8"
-    return body.decode(encoding, errors="replace")
-
-
-def _header_charset(content_type: str) -> str | None:
-    match = re.search(r"charset=[\"']?([\w.:-]+)", content_type, re.I)
-    return _known_codec(match.group(1)) if match else None
-
-
-def _meta_charset(body: bytes) -> str | None:
-    match = _META_CHARSET.search(body[:4096])
-    codec = _known_codec(match.group(1).decode("ascii", "ignore")) if match else None
-    # A meta tag readable as ASCII rules out UTF-16/32 (WHATWG: such a label means UTF-8).
-    return "utf-8" if codec and codec.startswith(("utf-16", "utf-32")) else codec
-
-
-def _known_codec(name: str) -> str | None:
-    """The codec for a declared charset; latin-1 and ASCII labels mean windows-1252 (WHATWG)."""
-    try:
-        codec = codecs.lookup(name).name
-    except LookupError:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped at a day."""
+    if not value:
         return None
-    return "cp1252" if codec in ("latin-1", "iso8859-1", "ascii") else codec
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), _MAX_RETRY_AFTER_S)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), _MAX_RETRY_AFTER_S)
 
 
-def fetch_page(fetcher: Fetcher, url: str) -> Page:
+def fetch_page(
+    fetcher: Fetcher, url: str, *, headers: Mapping[str, str] | None = None, proxy: str = ""
+) -> Page:
     """Fetch one HTML page, decoded to text.
 
     Raises:
         BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable: see Fetcher.get.
     """
-    response = fetcher.get(url, max_bytes=fetcher.settings.max_page_bytes, accept=HTML_TYPES)
+    response = fetcher.get(
+        url,
+        max_bytes=fetcher.settings.max_page_bytes,
+        accept=HTML_TYPES,
+        headers=headers,
+        proxy=proxy,
+    )
     if not response.body.strip():
         raise FetchRefused("empty response body", url=url)
+    if b"\x00" in response.body[:1024] and not response.body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise FetchRefused("binary body served as HTML", url=url)
+    if not response.content_type and not _HTML_START.search(response.body[:1024]):
+        raise FetchRefused("no content type and the body does not look like HTML", url=url)
     return Page(
         url=url,
         final_url=response.final_url,
@@ -464,20 +486,35 @@ def fetch_page(fetcher: Fetcher, url: str) -> Page:
     )
 
 
-def fetch_feed(fetcher: Fetcher, url: str, *, etag: str = "", last_modified: str = "") -> Response:
+def fetch_feed(
+    fetcher: Fetcher,
+    url: str,
+    *,
+    etag: str = "",
+    last_modified: str = "",
+    headers: Mapping[str, str] | None = None,
+    proxy: str = "",
+) -> Response:
     """Fetch a feed with a conditional GET; a 304 comes back with an empty body.
+
+    ``headers`` (per-feed headers and cookies from config) are sent as well.
 
     Raises:
         BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable: see Fetcher.get.
     """
-    headers = {
+    request_headers = {
         "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
-        "application/xml;q=0.9, */*;q=0.5"
+        "application/xml;q=0.9, */*;q=0.5",
+        **(headers or {}),
     }
     if etag:
-        headers["If-None-Match"] = etag
+        request_headers["If-None-Match"] = etag
     if last_modified:
-        headers["If-Modified-Since"] = last_modified
+        request_headers["If-Modified-Since"] = last_modified
     return fetcher.get(
-        url, max_bytes=fetcher.settings.max_feed_bytes, accept=FEED_TYPES, headers=headers
+        url,
+        max_bytes=fetcher.settings.max_feed_bytes,
+        accept=FEED_TYPES,
+        headers=request_headers,
+        proxy=proxy,
     )

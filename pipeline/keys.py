@@ -41,6 +41,31 @@ def content_fingerprint(fingerprint: str) -> str:
     return f"newsflow:fp:{fingerprint}"
 
 
+def host_schedule(host: str) -> str:
+    """String key: the next time (ms) a request to ``host`` may start (GCRA rate limit)."""
+    return f"newsflow:host:{host}:next"
+
+
+def host_slots(host: str) -> str:
+    """Sorted set: requests in flight to ``host``, scored by lease expiry (ms)."""
+    return f"newsflow:host:{host}:slots"
+
+
+def host_cooldown(host: str) -> str:
+    """String key: no request to ``host`` before this time (ms): set by 429/503 Retry-After."""
+    return f"newsflow:host:{host}:cooldown"
+
+
+def robots(origin: str) -> str:
+    """String key: the robots.txt body of an origin (scheme://host:port), or a status marker."""
+    return f"newsflow:robots:{digest(origin)}"
+
+
+def robots_lock(origin: str) -> str:
+    """String key: held by the one process fetching an origin's robots.txt."""
+    return f"newsflow:robots:{digest(origin)}:lock"
+
+
 def feed_state(feed_url: str) -> str:
     """Hash key: a feed's poll state (validators, last poll, status, counters)."""
     return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}"

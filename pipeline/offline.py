@@ -10,9 +10,10 @@ from typing import Any
 import msgspec
 from trafilatura.settings import Extractor
 
+from pipeline.charset import decode_html
 from pipeline.errors import FetchRefused
 from pipeline.extract import build_extractor, extract_document
-from pipeline.fetch import Fetcher, decode_html, fetch_page
+from pipeline.fetch import Fetcher, fetch_page
 from pipeline.models import Article, FeedEntry, Page, utc_now
 from pipeline.parse import parse_article
 from pipeline.settings import ExtractSettings, Settings

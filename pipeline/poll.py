@@ -15,10 +15,18 @@ import redis
 
 from pipeline import keys
 from pipeline.dedupe import url_id
-from pipeline.errors import FeedError, PipelineError, RedisUnavailable
+from pipeline.errors import (
+    DropArticle,
+    FeedError,
+    FetchTimeout,
+    HostThrottled,
+    RedisUnavailable,
+    UpstreamUnavailable,
+)
 from pipeline.feeds import ParsedFeed, parse_feed
-from pipeline.fetch import Fetcher, fetch_feed
+from pipeline.fetch import Fetcher, Response, fetch_feed
 from pipeline.models import FeedEntry
+from pipeline.politeness import HostGate
 from pipeline.settings import FeedConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +43,7 @@ class PollResult:
     entries: int = 0
     skipped: int = 0
     error: str = ""
+    retry_after: float | None = None
 
 
 def poll_feed(
@@ -44,10 +53,12 @@ def poll_feed(
     client: redis.Redis,
     settings: Settings,
     enqueue: Enqueue,
+    gate: HostGate,
 ) -> PollResult:
     """Poll one feed and enqueue its new entries; record the result in the feed's state.
 
-    Feed errors are returned as a result with status ``error``, never raised.
+    Feed errors are returned as a result with status ``error``, never raised; a feed whose
+    host is throttled is ``deferred``. The fetch takes a slot of the host's shared limits.
 
     Raises:
         RedisUnavailable: feed state could not be read or written.
@@ -56,39 +67,65 @@ def poll_feed(
     try:
         raw: dict[bytes, bytes] = client.hgetall(state_key)  # type: ignore[assignment]
         state = {k.decode(): v.decode() for k, v in raw.items()}
-        result = _poll(
-            feed, state, fetcher=fetcher, client=client, settings=settings, enqueue=enqueue
-        )
+        response_or_result = _fetch(feed, state, fetcher=fetcher, gate=gate)
+        if isinstance(response_or_result, PollResult):
+            result = response_or_result
+        else:
+            result = _take_entries(
+                feed, state, response_or_result, client=client, settings=settings, enqueue=enqueue
+            )
         _save_state(client, state_key, state, result, feed, settings)
     except redis.RedisError as exc:
         raise RedisUnavailable(f"feed state unavailable: {exc}", url=feed.url) from exc
     return result
 
 
-def _poll(
+def _fetch(
+    feed: FeedConfig, state: dict[str, str], *, fetcher: Fetcher, gate: HostGate
+) -> Response | PollResult:
+    """The feed's response, or the result of a poll that ends here (304, throttled, error)."""
+    try:
+        with gate.slot(feed.url):
+            response = fetch_feed(
+                fetcher,
+                feed.url,
+                etag=state.get("etag", ""),
+                last_modified=state.get("last_modified", ""),
+                headers=feed.headers,
+                proxy=feed.proxy,
+            )
+    except HostThrottled as exc:
+        return PollResult(feed_url=feed.url, status="deferred", retry_after=exc.retry_after)
+    except UpstreamUnavailable as exc:
+        if exc.status in (429, 503):
+            gate.cool_down(feed.url, exc.retry_after or fetcher.settings.cooldown_s)
+        return PollResult(
+            feed_url=feed.url,
+            status="error",
+            error=f"{exc.reason}: {exc}",
+            retry_after=exc.retry_after,
+        )
+    except (FetchTimeout, DropArticle) as exc:
+        return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
+    if response.status == 304:
+        return PollResult(feed_url=feed.url, status="not_modified")
+    return response
+
+
+def _take_entries(
     feed: FeedConfig,
     state: dict[str, str],
+    response: Response,
     *,
-    fetcher: Fetcher,
     client: redis.Redis,
     settings: Settings,
     enqueue: Enqueue,
 ) -> PollResult:
     try:
-        response = fetch_feed(
-            fetcher,
-            feed.url,
-            etag=state.get("etag", ""),
-            last_modified=state.get("last_modified", ""),
-        )
-        if response.status == 304:
-            return PollResult(feed_url=feed.url, status="not_modified")
         parsed = parse_feed(
             response.body, feed.url, max_entries=settings.poller.max_entries_per_poll
         )
-    except (PipelineError, FeedError) as exc:
-        if isinstance(exc, RedisUnavailable):
-            raise
+    except FeedError as exc:
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
     state["etag"] = response.headers.get("etag", "")
     state["last_modified"] = response.headers.get("last-modified", "")
@@ -131,8 +168,12 @@ def _save_state(
     now = time.time()
     failed = result.status == "error"
     streak = int(state.get("error_streak", "0")) + 1 if failed else 0
+    if result.status == "deferred":
+        streak = int(state.get("error_streak", "0"))
     interval = feed.interval_s or settings.poller.interval_s
     delay = min(interval * 2 ** min(streak, 6), 24 * 3600) if failed else interval
+    if result.retry_after is not None:
+        delay = max(delay, result.retry_after) if failed else result.retry_after
     state.update(
         url=feed.url,
         last_poll=str(now),

@@ -1,48 +1,85 @@
 """The flow of one feed entry: the one place where the whole pipeline is visible.
 
-recorded outcome? -> fetch -> extract -> parse (clean + quality gate) -> publish
-                                                      (claim + dedupe + XADD in one script)
+recorded outcome? -> robots + host slot -> fetch -> extract -> parse (clean + quality
+gate) -> publish (claim + dedupe + XADD in one script)
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import redis
 from trafilatura.settings import Extractor
 
 from pipeline.dedupe import recorded_outcome
-from pipeline.errors import PipelineError, RetryableError, UpstreamUnavailable
-from pipeline.extract import extract_document
-from pipeline.fetch import Fetcher, fetch_page
+from pipeline.errors import HostThrottled, PipelineError, RetryableError, UpstreamUnavailable
+from pipeline.extract import build_extractor, extract_document
+from pipeline.fetch import Fetcher
 from pipeline.models import FeedEntry, Outcome, OutcomeKind
 from pipeline.parse import parse_article
+from pipeline.politeness import HostGate, RobotsCache, fetch_page_politely
 from pipeline.publish import Publisher
 from pipeline.settings import Settings
 
 
-def process_entry(
-    entry: FeedEntry,
-    *,
-    fetcher: Fetcher,
-    client: redis.Redis,
-    publisher: Publisher,
-    extractor: Extractor,
-    settings: Settings,
-) -> Outcome:
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The clients one process uses to run entries, built once (after fork) and passed in."""
+
+    settings: Settings
+    fetcher: Fetcher
+    client: redis.Redis
+    publisher: Publisher
+    extractor: Extractor
+    gate: HostGate
+    robots: RobotsCache | None
+
+    @classmethod
+    def build(cls, settings: Settings, client: redis.Redis) -> Services:
+        """Services for ``settings`` around an already connected Redis client."""
+        fetcher = Fetcher(settings.fetch)
+        gate = HostGate(client, settings.fetch)
+        robots = RobotsCache(client, fetcher, gate) if settings.fetch.robots else None
+        return cls(
+            settings=settings,
+            fetcher=fetcher,
+            client=client,
+            publisher=Publisher(client, settings),
+            extractor=build_extractor(settings.extract),
+            gate=gate,
+            robots=robots,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP and Redis connections."""
+        self.fetcher.close()
+        self.client.close()
+
+
+def process_entry(entry: FeedEntry, services: Services) -> Outcome:
     """Run one feed entry through fetch -> extract -> parse -> dedupe+publish.
 
     Raises:
         RetryableError: transient failure; the caller retries later.
         DropArticle: this entry will never produce an article; the caller records why.
     """
-    prior = recorded_outcome(client, entry.url)
+    prior = recorded_outcome(services.client, entry.url)
     if prior is not None:
         return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=prior)
-    page = fetch_page(fetcher, entry.url)
-    extraction = extract_document(page, options=extractor)
-    article = parse_article(extraction, page, entry, min_words=settings.extract.min_words)
-    return publisher.publish_article(article, entry)
+    feed = services.settings.feed(entry.feed_url)
+    page = fetch_page_politely(
+        entry.url,
+        fetcher=services.fetcher,
+        gate=services.gate,
+        robots=services.robots,
+        headers=feed.headers if feed else None,
+        proxy=feed.proxy if feed else "",
+    )
+    extraction = extract_document(page, options=services.extractor)
+    min_words = services.settings.extract.min_words
+    article = parse_article(extraction, page, entry, min_words=min_words)
+    return services.publisher.publish_article(article, entry)
 
 
 def record_failure(
@@ -61,9 +98,33 @@ def record_failure(
     )
 
 
+MAX_THROTTLES = 50
+"""Deferrals for a busy host before the entry is dead-lettered (hours of waiting)."""
+
+
+def plan_retry(
+    error: RetryableError, *, retries: int, throttled: int, settings: Settings
+) -> float | None:
+    """Seconds to wait before the next attempt, or None when the entry should be dead-lettered.
+
+    Waiting for a throttled host is not a failure: it does not use up ``max_retries``.
+    """
+    worker = settings.worker
+    if isinstance(error, HostThrottled):
+        if throttled >= MAX_THROTTLES:
+            return None
+        wait = max(1.0, error.retry_after) * random.uniform(1.0, 1.2)
+        return min(wait, worker.visibility_timeout_s / 4)
+    failures = retries - throttled
+    if failures >= worker.max_retries:
+        return None
+    return retry_delay(error, failures, base_s=2.0, max_s=worker.retry_backoff_max_s)
+
+
 def retry_delay(error: RetryableError, attempt: int, *, base_s: float, max_s: float) -> float:
     """Seconds before retry ``attempt`` (0-based): exponential, jittered, honouring Retry-After."""
     delay = min(max_s, base_s * 2.0**attempt) * random.uniform(0.5, 1.0)
-    if isinstance(error, UpstreamUnavailable) and error.retry_after:
-        delay = max(delay, min(error.retry_after, max_s))
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(error, UpstreamUnavailable | HostThrottled) and retry_after:
+        delay = max(delay, min(retry_after, max_s))
     return delay

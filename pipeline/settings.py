@@ -35,10 +35,13 @@ class FeedConfig:
     name: str = ""
     interval_s: PositiveInt | None = None
     enabled: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+    proxy: str = ""
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"feed url must be http(s): {self.url!r}")
+        _check_proxy(self.proxy)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,10 +57,20 @@ class FetchSettings:
     user_agent: str = DEFAULT_USER_AGENT
     allow: tuple[str, ...] = ()
     ports: tuple[int, ...] = (80, 443, 8080, 8443)
+    proxy: str = ""
+    rate_per_host: Positive = 1.0
+    burst_per_host: PositiveInt = 1
+    max_concurrent_per_host: PositiveInt = 2
+    max_throttle_wait_s: Positive = 5.0
+    robots: bool = True
+    robots_ttl_s: PositiveInt = 24 * 3600
+    max_crawl_delay_s: Positive = 30.0
+    cooldown_s: Positive = 30.0
 
     def __post_init__(self) -> None:
         for cidr in self.allow:
             ipaddress.ip_network(cidr, strict=False)
+        _check_proxy(self.proxy)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,9 +155,18 @@ class Settings:
         except (msgspec.ValidationError, ValueError) as exc:
             raise ConfigError(f"invalid configuration: {exc}") from exc
 
+    def feed(self, url: str) -> FeedConfig | None:
+        """The configured feed with this URL, if any."""
+        return next((f for f in self.feeds if f.url == url), None)
+
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some top-level fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _check_proxy(proxy: str) -> None:
+    if proxy and not proxy.startswith(("http://", "https://")):
+        raise ValueError(f"proxy must be an http(s) URL: {proxy!r}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -66,7 +66,14 @@ def settings(redis_server: RedisServer) -> Settings:
     """Test settings: the test Redis, loopback allowed for the fetcher, short limits."""
     return Settings(
         redis_url=redis_server.url,
-        fetch=FetchSettings(allow=("127.0.0.0/8",), deadline_s=5.0, read_timeout_s=2.0),
+        fetch=FetchSettings(
+            allow=("127.0.0.0/8",),
+            deadline_s=5.0,
+            read_timeout_s=2.0,
+            rate_per_host=200,
+            max_concurrent_per_host=16,
+            cooldown_s=1,
+        ),
     )
 
 
@@ -78,6 +85,10 @@ def worker_env(redis_url: str, config_dir: Path, **extra: str) -> dict[str, str]
         NEWSFLOW_CONFIG_DIR=str(config_dir),
         NEWSFLOW_FETCH_ALLOW="127.0.0.0/8",
         NEWSFLOW_LOG_LEVEL="INFO",
+        # Every test site is one host (127.0.0.1): politeness limits fit a local server.
+        NEWSFLOW_FETCH_RATE_PER_HOST="200",
+        NEWSFLOW_FETCH_MAX_CONCURRENT_PER_HOST="16",
+        NEWSFLOW_FETCH_COOLDOWN_S="1",
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)

@@ -7,6 +7,7 @@ Every destination the process connects to is recorded by an audit-hook tripwire
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import ipaddress
 import socket
 import sys
@@ -21,8 +22,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.charset import decode_html
 from pipeline.errors import BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable
-from pipeline.fetch import Fetcher, decode_html, fetch_feed, fetch_page, is_public_address
+from pipeline.fetch import Fetcher, fetch_feed, fetch_page, is_public_address
 from pipeline.local_site import LocalSite
 from pipeline.settings import FetchSettings
 
@@ -745,7 +747,8 @@ def test_server_errors_are_upstream_unavailable(
         (429, "10", 10.0),
         (503, "120", 120.0),
         (429, " 7 ", 7.0),
-        (429, "Wed, 21 Oct 2015 07:28:00 GMT", None),
+        (429, "Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        (429, "999999999", 86400.0),
         (429, "soon", None),
         (429, "-5", None),
     ],
@@ -1092,3 +1095,12 @@ def test_fetch_feed_caps_at_max_feed_bytes(
     site.routes["/big.xml"] = reply(body=b"<rss>" + b" " * 5000, content_type="text/xml")
     with pytest.raises(FetchRefused):
         fetch_feed(make_fetcher(max_feed_bytes=1000), site.url("/big.xml"))
+
+
+def test_retry_after_http_date_in_the_future(site: LocalSite, fetcher: Fetcher) -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    site.routes["/later"] = reply(503, b"maintenance", headers=[("Retry-After", when)])
+    with pytest.raises(UpstreamUnavailable) as caught:
+        fetch_page(fetcher, site.url("/later"))
+    assert caught.value.status == 503
+    assert caught.value.retry_after is not None and 25 <= caught.value.retry_after <= 30

@@ -11,6 +11,7 @@ from pipeline import keys
 from pipeline.fetch import Fetcher
 from pipeline.local_site import LocalSite
 from pipeline.models import FeedEntry
+from pipeline.politeness import HostGate
 from pipeline.poll import due_feeds, poll_feed
 from pipeline.settings import FeedConfig, Settings
 
@@ -19,7 +20,12 @@ def _poll(feed: FeedConfig, client: redis.Redis, settings: Settings, sink: list[
     fetcher = Fetcher(settings.fetch)
     try:
         return poll_feed(
-            feed, fetcher=fetcher, client=client, settings=settings, enqueue=sink.append
+            feed,
+            fetcher=fetcher,
+            client=client,
+            settings=settings,
+            enqueue=sink.append,
+            gate=HostGate(client, settings.fetch),
         ).status
     finally:
         fetcher.close()
@@ -53,7 +59,14 @@ def test_entry_is_not_marked_seen_when_enqueue_fails(
 
     fetcher = Fetcher(settings.fetch)
     with pytest.raises(ConnectionError):
-        poll_feed(feed, fetcher=fetcher, client=redis_client, settings=settings, enqueue=broken)
+        poll_feed(
+            feed,
+            fetcher=fetcher,
+            client=redis_client,
+            settings=settings,
+            enqueue=broken,
+            gate=HostGate(redis_client, settings.fetch),
+        )
     assert redis_client.hlen(keys.feed_seen(feed.url)) == 0
     sink: list[FeedEntry] = []
     _poll(feed, redis_client, settings, sink)

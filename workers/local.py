@@ -100,6 +100,7 @@ def _demo_env(tmp: Path, redis_url: str, feed_urls: list[str]) -> dict[str, str]
             "NEWSFLOW_REDIS_URL": redis_url,
             "NEWSFLOW_CONFIG_DIR": str(tmp),
             "NEWSFLOW_FETCH_ALLOW": "127.0.0.0/8",
+            "NEWSFLOW_FETCH_RATE_PER_HOST": "20",
             "NEWSFLOW_LOG_LEVEL": "WARNING",
         }
     )

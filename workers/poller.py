@@ -13,6 +13,7 @@ from pipeline.dedupe import url_id
 from pipeline.fetch import Fetcher
 from pipeline.models import FeedEntry
 from pipeline.poll import PollResult, due_feeds, poll_feed
+from pipeline.politeness import HostGate
 from pipeline.settings import FeedConfig, Settings
 from workers.app import app
 
@@ -34,10 +35,16 @@ def poll_once(
     feeds: tuple[FeedConfig, ...], *, client: redis.Redis, fetcher: Fetcher, settings: Settings
 ) -> list[PollResult]:
     """Poll the given feeds once each, logging one line per feed."""
+    gate = HostGate(client, settings.fetch)
     results = []
     for feed in feeds:
         result = poll_feed(
-            feed, fetcher=fetcher, client=client, settings=settings, enqueue=enqueue_entry
+            feed,
+            fetcher=fetcher,
+            client=client,
+            settings=settings,
+            enqueue=enqueue_entry,
+            gate=gate,
         )
         level = logging.WARNING if result.status == "error" else logging.INFO
         log.log(

@@ -1,22 +1,12 @@
-"""Per-process resources: Settings, HTTP fetcher, Redis client, publisher, extractor options.
-
-Settings are read once per process; the clients are built lazily (after a prefork child
-starts) and closed at shutdown.
-"""
+"""Per-process resources: Settings (read once) and the pipeline Services (built after fork)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import redis
-from trafilatura.settings import Extractor
-
-from pipeline.extract import build_extractor
-from pipeline.fetch import Fetcher
-from pipeline.publish import Publisher
+from pipeline.process import Services
 from pipeline.settings import Settings
 from pipeline.store import connect_redis
 
@@ -40,34 +30,16 @@ def settings() -> Settings:
     return loaded.replace(redis_url=url)
 
 
-@dataclass(frozen=True, slots=True)
-class Resources:
-    """Everything a task needs, built once per worker process."""
-
-    settings: Settings
-    fetcher: Fetcher
-    redis: redis.Redis
-    publisher: Publisher
-    extractor: Extractor
-
-
-_current: Resources | None = None
+_current: Services | None = None
 _pid: int | None = None
 
 
-def get() -> Resources:
-    """This process's resources, built on first use (and again after a fork)."""
+def get() -> Services:
+    """This process's services, built on first use (and again after a fork)."""
     global _current, _pid
     if _current is None or _pid != os.getpid():
         conf = settings()
-        client = connect_redis(conf.redis_url)
-        _current = Resources(
-            settings=conf,
-            fetcher=Fetcher(conf.fetch),
-            redis=client,
-            publisher=Publisher(client, conf),
-            extractor=build_extractor(conf.extract),
-        )
+        _current = Services.build(conf, connect_redis(conf.redis_url))
         _pid = os.getpid()
     return _current
 
@@ -76,6 +48,5 @@ def close() -> None:
     """Close this process's clients, if built."""
     global _current
     if _current is not None:
-        _current.fetcher.close()
-        _current.redis.close()
+        _current.close()
         _current = None

@@ -8,9 +8,9 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from pipeline.errors import DropArticle, ExtractionFailed, RetryableError
+from pipeline.errors import DropArticle, ExtractionFailed, HostThrottled, RetryableError
 from pipeline.models import FeedEntry
-from pipeline.process import process_entry, record_failure, retry_delay
+from pipeline.process import plan_retry, process_entry, record_failure
 from workers import resources
 from workers.app import app
 
@@ -22,33 +22,29 @@ log = logging.getLogger(__name__)
 )
 def process_entry_task(self: Task, message: dict[str, Any]) -> str:
     """Fetch, extract, dedupe and publish one feed entry; record exactly one outcome."""
-    res = resources.get()
+    services = resources.get()
     entry = FeedEntry.from_message(message)
-    attempts = self.request.retries + 1
+    throttled = int(message.get("throttled", 0))
+    attempts = self.request.retries - throttled + 1
     try:
-        outcome = process_entry(
-            entry,
-            fetcher=res.fetcher,
-            client=res.redis,
-            publisher=res.publisher,
-            extractor=res.extractor,
-            settings=res.settings,
-        )
+        outcome = process_entry(entry, services)
     except RetryableError as exc:
-        if self.request.retries < res.settings.worker.max_retries:
-            delay = retry_delay(
-                exc, self.request.retries, base_s=2.0, max_s=res.settings.worker.retry_backoff_max_s
-            )
-            raise self.retry(exc=exc, countdown=delay) from exc
-        outcome = record_failure(res.publisher, entry, exc, attempts=attempts)
-    except SoftTimeLimitExceeded as exc:
+        delay = plan_retry(
+            exc, retries=self.request.retries, throttled=throttled, settings=services.settings
+        )
+        if delay is not None:
+            again = {**message, "throttled": throttled + isinstance(exc, HostThrottled)}
+            raise self.retry(
+                args=[again], exc=exc, countdown=delay, max_retries=self.request.retries + 1
+            ) from exc
+        outcome = record_failure(services.publisher, entry, exc, attempts=attempts)
+    except SoftTimeLimitExceeded:
         timeout = ExtractionFailed("task time limit exceeded", url=entry.url)
-        outcome = record_failure(res.publisher, entry, timeout, attempts=attempts)
-        log.debug("soft time limit: %s", exc)
+        outcome = record_failure(services.publisher, entry, timeout, attempts=attempts)
     except DropArticle as exc:
-        outcome = record_failure(res.publisher, entry, exc, attempts=attempts)
+        outcome = record_failure(services.publisher, entry, exc, attempts=attempts)
     except Exception as exc:  # a bug: dead-letter it with the error rather than loop or lose it
         log.exception("unexpected error for %s", entry.url)
-        outcome = record_failure(res.publisher, entry, exc, attempts=attempts)
+        outcome = record_failure(services.publisher, entry, exc, attempts=attempts)
     log.info("outcome=%s attempts=%d", outcome, attempts)
     return str(outcome.kind)
