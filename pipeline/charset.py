@@ -11,6 +11,49 @@ import re
 
 import charset_normalizer
 
+_HTML_LANG = re.compile(rb"<html[^>]*\slang=[\"']?([a-zA-Z]{2,3})\b", re.I)
+_WESTERN = (
+    "af",
+    "ca",
+    "da",
+    "de",
+    "en",
+    "es",
+    "et",
+    "eu",
+    "fi",
+    "fo",
+    "fr",
+    "ga",
+    "gl",
+    "id",
+    "is",
+    "it",
+    "ms",
+    "nl",
+    "no",
+    "pt",
+    "sq",
+    "sv",
+    "sw",
+)
+_LEGACY_BY_LANGUAGE = {
+    **dict.fromkeys(_WESTERN, "cp1252"),
+    **dict.fromkeys(["cs", "hr", "hu", "pl", "ro", "sk", "sl", "bs"], "cp1250"),
+    **dict.fromkeys(["ru", "uk", "bg", "be", "mk", "sr"], "cp1251"),
+    "el": "cp1253",
+    "tr": "cp1254",
+    "he": "cp1255",
+    "ar": "cp1256",
+    "fa": "cp1256",
+    "lt": "cp1257",
+    "lv": "cp1257",
+    "vi": "cp1258",
+    "th": "cp874",
+    "ja": "shift_jis",
+    "zh": "gb18030",
+    "ko": "euc_kr",
+}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
 
 
@@ -22,9 +65,25 @@ def decode_html(body: bytes, content_type_header: str) -> str:
                 return body.decode(candidate)
             except (LookupError, UnicodeDecodeError):
                 continue
-    best = charset_normalizer.from_bytes(body[:200_000]).best()
-    encoding = best.encoding if best is not None else "utf-8"
-    return body.decode(encoding, errors="replace")
+    return body.decode(_detect(body), errors="replace")
+
+
+def _detect(body: bytes) -> str:
+    """Undeclared, not UTF-8: the page language's legacy codepage, else a detector's pick.
+
+    Statistical detectors confuse the Latin codepages on short texts (French in windows-1252
+    read as Baltic or Mac Latin-2), so windows-1252, the web's most common legacy encoding,
+    wins whenever the detector finds it plausible.
+    """
+    lang = _HTML_LANG.search(body[:4096])
+    if lang and lang.group(1).lower().decode() in _LEGACY_BY_LANGUAGE:
+        return _LEGACY_BY_LANGUAGE[lang.group(1).lower().decode()]
+    matches = charset_normalizer.from_bytes(body[:200_000])
+    encodings = [m.encoding for m in matches]
+    if "cp1252" in encodings:
+        return "cp1252"
+    best = matches.best()
+    return best.encoding if best is not None else "cp1252"
 
 
 def _header_charset(content_type: str) -> str | None:

@@ -148,12 +148,14 @@ class RobotsCache:
             raise RedisUnavailable(f"robots cache unavailable: {exc}", url=url) from exc
         if cached is not None:
             return cached.decode("utf-8", "replace") if isinstance(cached, bytes) else str(cached)
-        body = self._download(origin)
         try:
+            body = self._download(origin)
             self._redis.set(key, body, ex=self._fetcher.settings.robots_ttl_s)
-            self._redis.delete(keys.robots_lock(origin))
         except redis.RedisError as exc:
             raise RedisUnavailable(f"robots cache unavailable: {exc}", url=url) from exc
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self._redis.delete(keys.robots_lock(origin))
         return body
 
     def _wait_for(self, key: str) -> Any:

@@ -15,9 +15,13 @@ import redis
 from pipeline.embedded import RedisServer, start_redis
 from pipeline.local_site import LocalSite, sample_site_dir
 from pipeline.settings import FetchSettings, Settings
+from tests.netguard.sitecustomize import install as install_tripwire
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+
+install_tripwire()  # this process too: no test may connect outside loopback
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +93,7 @@ def worker_env(redis_url: str, config_dir: Path, **extra: str) -> dict[str, str]
         NEWSFLOW_FETCH_RATE_PER_HOST="200",
         NEWSFLOW_FETCH_MAX_CONCURRENT_PER_HOST="16",
         NEWSFLOW_FETCH_COOLDOWN_S="1",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=f"{NETGUARD}{os.pathsep}{ROOT}",  # NETGUARD: the connect tripwire
     )
     env.update(extra)
     return env

@@ -12,8 +12,8 @@ from pipeline import keys
 from pipeline.dedupe import url_id
 from pipeline.fetch import Fetcher
 from pipeline.models import FeedEntry
-from pipeline.poll import PollResult, due_feeds, poll_feed
 from pipeline.politeness import HostGate
+from pipeline.poll import PollResult, due_feeds, poll_feed
 from pipeline.settings import FeedConfig, Settings
 from workers.app import app
 
