@@ -140,16 +140,14 @@ class _Watchdog:
 
 
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """A connection that hands its socket to the fetcher's watchdog."""
+    """A connection that hands its socket to the fetcher's watchdog (set per fetcher)."""
 
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._watchdog = watchdog
+    watchdog: _Watchdog
 
     def connect(self) -> None:
         super().connect()
         if self.sock is not None:
-            self._watchdog.track(self.sock)
+            self.watchdog.track(self.sock)
 
 
 class _WatchedHTTPSConnection(_WatchedHTTPConnection, urllib3.connection.HTTPSConnection):
@@ -168,12 +166,14 @@ class _Request:
     proxy: str
 
 
-class _WatchedPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
+def _watched_pool_classes(watchdog: _Watchdog) -> dict[str, type[urllib3.HTTPConnectionPool]]:
+    """Pool classes whose connections report their sockets to ``watchdog``."""
+    http = type("Conn", (_WatchedHTTPConnection,), {"watchdog": watchdog})
+    https = type("TLSConn", (_WatchedHTTPSConnection,), {"watchdog": watchdog})
+    return {
+        "http": type("Pool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http}),
+        "https": type("TLSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https}),
+    }
 
 
 class Fetcher:
@@ -186,6 +186,7 @@ class Fetcher:
         self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
         self._proxies: dict[str, urllib3.ProxyManager] = {}
         self._watchdog = _Watchdog()
+        self._pool_classes = _watched_pool_classes(self._watchdog)
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -329,17 +330,16 @@ class Fetcher:
             if len(self._pools) >= 256:
                 self.close()
             if scheme == "https":
-                pool = _WatchedHTTPSPool(
+                pool = self._pool_classes["https"](
                     address,
                     port,
                     maxsize=2,
                     server_hostname=host,
                     assert_hostname=host,
                     cert_reqs="CERT_REQUIRED",
-                    watchdog=self._watchdog,
                 )
             else:
-                pool = _WatchedPool(address, port, maxsize=2, watchdog=self._watchdog)
+                pool = self._pool_classes["http"](address, port, maxsize=2)
             self._pools[key] = pool
         return pool
 
@@ -351,9 +351,8 @@ class Fetcher:
                 num_pools=32,
                 maxsize=2,
                 cert_reqs="CERT_REQUIRED",
-                watchdog=self._watchdog,
             )
-            manager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+            manager.pool_classes_by_scheme = self._pool_classes
             self._proxies[proxy_url] = manager
         return manager
 

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from pipeline import keys
-from pipeline.errors import BlockedByRobots, HostThrottled, UpstreamUnavailable
+from pipeline.errors import BlockedByRobots, BlockedDestination, HostThrottled, UpstreamUnavailable
 from pipeline.fetch import Fetcher
 from pipeline.local_site import LocalSite
 from pipeline.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
@@ -167,3 +167,43 @@ def test_unreachable_robots_is_retried_not_allowed(
     with pytest.raises(UpstreamUnavailable):
         cache.check(fixture_site.url("/anything"))
     assert redis_client.get(keys.robots(fixture_site.base_url)) is None
+
+
+def test_feed_headers_and_proxy(
+    redis_client: redis.Redis, fixture_site: LocalSite, tmp_path: Any
+) -> None:
+    """Per-feed headers reach the origin; a proxy gets absolute-URI requests; the SSRF check
+    still runs before anything is sent to the proxy."""
+    seen: list[tuple[str, str]] = []
+
+    def record(request: BaseHTTPRequestHandler) -> None:
+        seen.append((request.path, request.headers.get("Cookie", "")))
+        respond(200)(request)
+
+    proxy = LocalSite(tmp_path).start()
+    proxy.routes["/page"] = record
+    fixture_site.routes["/page"] = record
+    fetcher = Fetcher(fetch_settings())
+    gate = HostGate(redis_client, fetcher.settings)
+    try:
+        fetch_page_politely(
+            fixture_site.url("/page"),
+            fetcher=fetcher,
+            gate=gate,
+            robots=None,
+            headers={"Cookie": "consent=yes"},
+        )
+        target = "http://127.0.0.3:9/page"  # nothing listens there: only the proxy answers
+        fetch_page_politely(target, fetcher=fetcher, gate=gate, robots=None, proxy=proxy.base_url)
+        with pytest.raises(BlockedDestination):
+            fetch_page_politely(
+                "http://10.0.0.1/page",
+                fetcher=fetcher,
+                gate=gate,
+                robots=None,
+                proxy=proxy.base_url,
+            )
+    finally:
+        fetcher.close()
+        proxy.stop()
+    assert seen == [("/page", "consent=yes"), (target, "")]
