@@ -17,6 +17,8 @@ DEAD_STREAM = "newsflow:dead"
 """Dead letters: retries exhausted or worker lost too often, with the error."""
 OUTCOME_COUNTS = "newsflow:stats:outcomes"
 """Hash: outcome name -> count, over all feeds."""
+ENQUEUED_COUNT = "newsflow:stats:enqueued"
+"""Counter: distinct entries ever enqueued (each ends in exactly one outcome)."""
 FEEDS_STATE_PREFIX = "newsflow:feed:"
 CELERY_KEY_PREFIX = "newsflow:q:"
 """kombu ``global_keyprefix``: every Celery queue key lives below it."""
@@ -34,6 +36,11 @@ def digest(text: str) -> str:
 def url_outcome(url_id: str) -> str:
     """String key: the terminal outcome recorded for a canonical URL (its id)."""
     return f"newsflow:url:{url_id}"
+
+
+def enqueued_marker(url_id: str) -> str:
+    """String key: set once when an entry is first enqueued (accounting)."""
+    return f"newsflow:enq:{url_id}"
 
 
 def content_fingerprint(fingerprint: str) -> str:

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources import files
 
 import redis
 
@@ -30,6 +31,7 @@ from pipeline.politeness import HostGate
 from pipeline.settings import FeedConfig, Settings
 
 log = logging.getLogger(__name__)
+_ENQUEUED_LUA = files("pipeline").joinpath("scripts/enqueued.lua").read_text(encoding="utf-8")
 Enqueue = Callable[[FeedEntry], None]
 
 
@@ -129,7 +131,9 @@ def _take_entries(
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
     state["etag"] = response.headers.get("etag", "")
     state["last_modified"] = response.headers.get("last-modified", "")
-    new = _enqueue_new(parsed, feed.url, client=client, enqueue=enqueue)
+    new = _enqueue_new(
+        parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
+    )
     status = "warning" if parsed.warning else "ok"
     return PollResult(
         feed_url=feed.url,
@@ -142,18 +146,23 @@ def _take_entries(
 
 
 def _enqueue_new(
-    parsed: ParsedFeed, feed_url: str, *, client: redis.Redis, enqueue: Enqueue
+    parsed: ParsedFeed, feed_url: str, *, client: redis.Redis, enqueue: Enqueue, ttl_s: int
 ) -> int:
     seen_key = keys.feed_seen(feed_url)
     entry_keys = [url_id(e.url) for e in parsed.entries]
     already = client.hmget(seen_key, entry_keys) if entry_keys else []
+    count = client.register_script(_ENQUEUED_LUA)
     new = 0
     for entry, key, seen in zip(parsed.entries, entry_keys, already, strict=True):
         if seen is not None:
             continue
-        enqueue(entry)
+        enqueue(entry)  # before marking: a crash in between re-enqueues, never loses
         if client.hsetnx(seen_key, key, int(time.time())):
             new += 1
+            count(
+                keys=[keys.enqueued_marker(key), keys.ENQUEUED_COUNT, keys.feed_outcomes(feed_url)],
+                args=[ttl_s],
+            )
     return new
 
 

@@ -67,7 +67,6 @@ class Publisher:
         ]
         args: list[Any] = [
             self._settings.dedupe_ttl_s,
-            self._settings.stream_maxlen,
             article.id,
             entry_id,
             entry.url,
@@ -110,7 +109,6 @@ class Publisher:
         }
         args: list[Any] = [
             self._settings.dedupe_ttl_s,
-            self._settings.stream_maxlen,
             kind.value,
             f"{kind.value}|{reason}",
         ]

@@ -121,6 +121,8 @@ class Settings:
     redis_url: str = ""
     data_dir: str = ".newsflow"
     stream_maxlen: PositiveInt = 1_000_000
+    stream_max_age_s: PositiveInt = 7 * 24 * 3600
+    trim_interval_s: PositiveInt = 60
     dedupe_ttl_s: PositiveInt = 7 * 24 * 3600
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False

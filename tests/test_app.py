@@ -10,7 +10,8 @@ from workers.app import celery_config, create_app
 def test_at_least_once_configuration() -> None:
     conf = celery_config(Settings(redis_url="redis://localhost:1/0"))
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
-    assert conf["task_retry_on_worker_lost"] and not conf["task_acks_on_failure_or_timeout"]
+    assert conf["task_retry_on_worker_lost"] and not conf["task_acks_on_failure"]
+    assert conf["task_acks_on_timeout"]  # hard time limit: acked, then dead-lettered
     assert conf["worker_prefetch_multiplier"] == 1
     vt = conf["broker_transport_options"]["visibility_timeout"]
     assert (

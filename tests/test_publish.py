@@ -118,11 +118,3 @@ def test_dead_letters_go_to_the_dead_stream(redis_client: redis.Redis, settings:
     [(_, dead)] = redis_client.xrange(keys.DEAD_STREAM)
     assert dead[b"attempts"] == b"6" and dead[b"id"].decode() == url_id(entry.url)
     assert json.loads(dead[b"entry"])["url"] == entry.url
-
-
-def test_stream_is_bounded_by_maxlen(redis_client: redis.Redis, settings: Settings) -> None:
-    publisher = Publisher(redis_client, settings.replace(stream_maxlen=10))
-    for i in range(300):
-        url = f"https://example.com/{i}"
-        publisher.publish_article(make_article(url, text=f"story {i} " * 40), entry_for(url))
-    assert redis_client.xlen(keys.ARTICLES_STREAM) < 300

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Celery
-from celery.signals import worker_process_shutdown
+from celery.signals import task_failure, worker_process_shutdown
 
 from pipeline import keys
+from pipeline.models import FeedEntry, OutcomeKind
 from pipeline.settings import Settings
 from workers import resources
 
@@ -37,7 +40,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_default_queue": keys.CELERY_QUEUE,
         "task_acks_late": True,
-        "task_acks_on_failure_or_timeout": False,
+        # A failure that escapes the task is a Redis outage while recording the outcome:
+        # leave the message for redelivery. A hard time limit kill is dead-lettered by
+        # _dead_letter_lost_task below, so its message is acked rather than looped.
+        "task_acks_on_failure": False,
+        "task_acks_on_timeout": True,
         "task_reject_on_worker_lost": True,
         "task_retry_on_worker_lost": True,
         "task_soft_time_limit": worker.soft_time_limit_s,
@@ -71,3 +78,26 @@ app = create_app(resources.settings())
 @worker_process_shutdown.connect
 def _close_resources(**_: Any) -> None:
     resources.close()
+
+
+@task_failure.connect
+def _dead_letter_lost_task(
+    sender: Any = None, exception: BaseException | None = None, args: Any = None, **_: Any
+) -> None:
+    """A task whose process died every time (poison page, hard time limit) is dead-lettered.
+
+    Runs in the worker's main process once Celery gives up on the message
+    (``task_retry_on_worker_lost`` bounded by ``max_retries``).
+    """
+    if not isinstance(exception, WorkerLostError | TimeLimitExceeded) or not args:
+        return
+    reason = "time_limit" if isinstance(exception, TimeLimitExceeded) else "worker_lost"
+    services = resources.get()
+    outcome = services.publisher.record_outcome(
+        FeedEntry.from_message(args[0]),
+        OutcomeKind.DEAD,
+        reason,
+        str(exception),
+        attempts=int(getattr(getattr(sender, "request", None), "retries", 0) or 0) + 1,
+    )
+    logging.getLogger(__name__).warning("outcome=%s", outcome)

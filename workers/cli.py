@@ -5,18 +5,16 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import signal
 import sys
-import threading
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import msgspec
 import typer
 
-from pipeline.errors import ConfigError, PipelineError, RedisUnavailable
-from pipeline.settings import Settings
-from pipeline.store import connect_redis
+from pipeline.errors import PipelineError, RedisUnavailable
+from workers.clikit import fail, load_settings, require_redis, stop_on_signals
 from workers.logs import configure_logging
+from workers.ops_cli import dead_app, stats, trim
 
 app = typer.Typer(
     name="newsflow",
@@ -28,45 +26,11 @@ log = logging.getLogger("newsflow")
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"newsflow: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    from workers import resources
-
-    try:
-        settings = resources.settings()
-    except ConfigError as exc:
-        _fail(str(exc), code=2)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
-    return settings
-
-
-def _require_redis(settings: Settings) -> Any:
-    try:
-        return connect_redis(settings.redis_url, timeout_s=5.0)
-    except RedisUnavailable as exc:
-        _fail(str(exc))
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
 @app.command(context_settings=_PASSTHROUGH)
 def worker(ctx: typer.Context) -> None:
     """Run a Celery worker (prefork). Extra options go to `celery worker`."""
-    settings = _settings()
-    _require_redis(settings).close()
+    settings = load_settings()
+    require_redis(settings).close()
     from pipeline import keys
     from workers.app import app as celery_app
 
@@ -81,8 +45,8 @@ def poller(
     once: Annotated[bool, typer.Option(help="Poll every enabled feed once, then exit.")] = False,
 ) -> None:
     """Poll the configured feeds and enqueue new entries."""
-    settings = _settings()
-    client = _require_redis(settings)
+    settings = load_settings()
+    client = require_redis(settings)
     from pipeline.fetch import Fetcher
     from workers.poller import poll_once, run_poller
 
@@ -92,7 +56,7 @@ def poller(
         poll_once(enabled, client=client, fetcher=fetcher, settings=settings)
         fetcher.close()
         return
-    run_poller(settings, client, _stop_on_signals())
+    run_poller(settings, client, stop_on_signals())
 
 
 @app.command()
@@ -105,9 +69,9 @@ def tail(
     from pipeline.streams import read_articles
     from workers.output import print_article
 
-    settings = _settings()
-    client = _require_redis(settings)
-    stop = _stop_on_signals()
+    settings = load_settings()
+    client = require_redis(settings)
+    stop = stop_on_signals()
     seen = 0
     try:
         for item in read_articles(client, start=start):
@@ -117,7 +81,7 @@ def tail(
                 print_article(item.article, pretty=pretty)
                 seen += 1
     except RedisUnavailable as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @app.command()
@@ -128,7 +92,7 @@ def extract(
     """Extract articles from files or URLs without Redis or Celery (one JSON line each)."""
     from pipeline.offline import extract_input
 
-    settings = _settings()
+    settings = load_settings()
     failures = 0
     for item in inputs:
         try:
@@ -151,7 +115,7 @@ def run(
     """Run everything on this machine: Redis (embedded unless REDIS_URL), a worker, the poller."""
     from workers.local import run_local
 
-    settings = _settings()
+    settings = load_settings()
     raise typer.Exit(run_local(settings, concurrency=workers))
 
 
@@ -164,6 +128,11 @@ def demo(
 
     configure_logging("WARNING", json_lines=False)
     raise typer.Exit(run_demo(timeout_s=timeout))
+
+
+app.command()(stats)
+app.command()(trim)
+app.add_typer(dead_app, name="dead")
 
 
 def main() -> None:

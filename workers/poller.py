@@ -14,6 +14,7 @@ from pipeline.fetch import Fetcher
 from pipeline.models import FeedEntry
 from pipeline.politeness import HostGate
 from pipeline.poll import PollResult, due_feeds, poll_feed
+from pipeline.retention import trim_all
 from pipeline.settings import FeedConfig, Settings
 from workers.app import app
 
@@ -65,10 +66,28 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
     """Poll due feeds until ``stop`` is set."""
     fetcher = Fetcher(settings.fetch)
     log.info("poller started with %d feeds", len(settings.feeds))
+    next_trim = 0.0
     try:
         while not stop.is_set():
             due = due_feeds(client, settings.feeds, time.time())
             poll_once(tuple(due), client=client, fetcher=fetcher, settings=settings)
+            if time.monotonic() >= next_trim:
+                _trim(client, settings)
+                next_trim = time.monotonic() + settings.trim_interval_s
             stop.wait(1.0)
     finally:
         fetcher.close()
+
+
+def _trim(client: redis.Redis, settings: Settings) -> None:
+    """Retention behind the consumer groups (only the poller trims: one active process)."""
+    for result in trim_all(
+        client, max_len=settings.stream_maxlen, max_age_s=settings.stream_max_age_s
+    ):
+        if result.deleted or result.held_by_groups:
+            log.info(
+                "trim stream=%s deleted=%d held_by_groups=%s",
+                result.stream,
+                result.deleted,
+                result.held_by_groups,
+            )

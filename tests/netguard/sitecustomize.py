@@ -3,12 +3,15 @@
 The tests put this folder on PYTHONPATH, so Python imports it at start-up (and forked Celery
 pool children inherit it). An audit hook refuses every socket connection to an address
 outside loopback, before any packet is sent, and appends it to $NEWSFLOW_TEST_TRIPWIRE_LOG.
+With $NEWSFLOW_TEST_POISON_PORT set, a process that connects to that port is SIGKILLed: the
+fault tests' poison page.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
 import sys
 from typing import Any
@@ -24,7 +27,12 @@ def _allowed(address: Any) -> bool:
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if event != "socket.connect" or _allowed(args[1]):
+    if event != "socket.connect":
+        return
+    poison = os.environ.get("NEWSFLOW_TEST_POISON_PORT")
+    if poison and isinstance(args[1], tuple) and str(args[1][1]) == poison:
+        os.kill(os.getpid(), signal.SIGKILL)  # a page that kills its worker, every time
+    if _allowed(args[1]):
         return
     log = os.environ.get("NEWSFLOW_TEST_TRIPWIRE_LOG")
     if log:

@@ -1,0 +1,121 @@
+"""Accounting read from Redis: every enqueued entry, its outcome, queues, streams and groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from pipeline import keys
+from pipeline.errors import RedisUnavailable
+from pipeline.settings import FeedConfig
+
+OUTCOMES = ("published", "duplicate", "dropped", "dead")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedStats:
+    """One feed: poll state and the outcomes of the entries it enqueued."""
+
+    url: str
+    name: str
+    status: str
+    error: str
+    error_streak: int
+    last_poll: float | None
+    next_poll: float | None
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stats:
+    """A snapshot of the whole pipeline."""
+
+    enqueued: int
+    outcomes: dict[str, int]
+    queue_depth: int
+    streams: dict[str, int]
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    feeds: list[FeedStats] = field(default_factory=list)
+
+    @property
+    def in_flight(self) -> int:
+        """Entries enqueued that have no recorded outcome yet (queued, running or retrying)."""
+        return self.enqueued - sum(self.outcomes.get(name, 0) for name in OUTCOMES)
+
+
+def collect_stats(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> Stats:
+    """Read every counter in a few round trips.
+
+    Raises:
+        RedisUnavailable: Redis could not be read.
+    """
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.get(keys.ENQUEUED_COUNT)
+        pipe.hgetall(keys.OUTCOME_COUNTS)
+        pipe.llen(keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE)
+        for stream in (keys.ARTICLES_STREAM, keys.EVENTS_STREAM, keys.DEAD_STREAM):
+            pipe.xlen(stream)
+        for feed in feeds:
+            pipe.hgetall(keys.feed_state(feed.url))
+            pipe.hgetall(keys.feed_outcomes(feed.url))
+        raw: list[Any] = pipe.execute()
+        groups = _groups(client)
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"stats unavailable: {exc}") from exc
+    enqueued, outcomes, depth, *rest = raw
+    streams = dict(
+        zip((keys.ARTICLES_STREAM, keys.EVENTS_STREAM, keys.DEAD_STREAM), rest[:3], strict=True)
+    )
+    per_feed = [_feed_stats(f, rest[3 + 2 * i], rest[4 + 2 * i]) for i, f in enumerate(feeds)]
+    return Stats(
+        enqueued=int(enqueued or 0),
+        outcomes=_ints(outcomes),
+        queue_depth=int(depth),
+        streams=streams,
+        groups=groups,
+        feeds=per_feed,
+    )
+
+
+def _groups(client: redis.Redis) -> list[dict[str, Any]]:
+    try:
+        raw: Any = client.xinfo_groups(keys.ARTICLES_STREAM)
+    except redis.ResponseError:  # no stream yet
+        return []
+    return [
+        {
+            "name": _text(g.get("name")),
+            "consumers": int(g.get("consumers", 0)),
+            "pending": int(g.get("pending", 0)),
+            "lag": g.get("lag"),
+            "last_delivered_id": _text(g.get("last-delivered-id")),
+        }
+        for g in raw
+    ]
+
+
+def _feed_stats(
+    feed: FeedConfig, state: dict[bytes, bytes], counts: dict[bytes, bytes]
+) -> FeedStats:
+    text = {k.decode(): v.decode() for k, v in state.items()}
+    return FeedStats(
+        url=feed.url,
+        name=feed.name,
+        status=text.get("status", "never polled"),
+        error=text.get("error", ""),
+        error_streak=int(text.get("error_streak", 0)),
+        last_poll=float(text["last_poll"]) if "last_poll" in text else None,
+        next_poll=float(text["next_poll"]) if "next_poll" in text else None,
+        counts=_ints(counts),
+    )
+
+
+def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")

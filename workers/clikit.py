@@ -1,0 +1,53 @@
+"""Helpers shared by the command-line modules: settings, Redis, errors, signals."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any, NoReturn
+
+import redis
+import typer
+
+from pipeline.errors import ConfigError, RedisUnavailable
+from pipeline.settings import Settings
+from pipeline.store import connect_redis
+from workers.logs import configure_logging
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``newsflow: message`` on stderr and exit with ``code``."""
+    typer.echo(f"newsflow: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """This process's settings, with logging configured; exit 2 on a bad configuration."""
+    from workers import resources
+
+    try:
+        settings = resources.settings()
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return settings
+
+
+def require_redis(settings: Settings) -> redis.Redis:
+    """A connected client; exit 1 within seconds, naming the (masked) URL, if unreachable."""
+    try:
+        return connect_redis(settings.redis_url, timeout_s=5.0)
+    except RedisUnavailable as exc:
+        fail(str(exc))
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (for a graceful stop)."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
