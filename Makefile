@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test test-slow lint types check format clean
+.PHONY: install run demo test test-faults test-slow lint types check format clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ demo: $(STAMP)  ## the whole pipeline against a bundled sample site
 
 test: $(STAMP)  ## the test suite (real redis-server, real Celery workers, local HTTP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-faults: $(STAMP)  ## fault injection at full size (1,000 articles per fault; minutes)
+	NEWSFLOW_FAULTS_FULL=1 $(BIN)/python -m pytest tests/test_faults.py -s -p no:cacheprovider $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)

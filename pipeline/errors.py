@@ -12,7 +12,8 @@
     │   ├── FetchRefused           4xx (not 429), wrong content type, body too large,
     │   │                          too many redirects
     │   ├── NotAnArticle           the page has no article (empty, too short, listing)
-    │   └── ExtractionFailed       the extractor crashed or gave up on this page
+    │   ├── ExtractionFailed       the extractor crashed or gave up on this page
+    │   └── TaskTimeLimit          the whole task ran past its soft time limit
     ├── FeedError                  a feed could not be fetched or parsed (poller logs it)
     └── ConfigError                bad configuration: the process must not start
 
@@ -117,6 +118,12 @@ class ExtractionFailed(DropArticle):
     """The extractor raised or returned nothing usable for this page."""
 
     reason = "extraction_failed"
+
+
+class TaskTimeLimit(DropArticle):
+    """The task ran past its soft time limit (a page too slow to extract, most often)."""
+
+    reason = "time_limit"
 
 
 class FeedError(PipelineError):

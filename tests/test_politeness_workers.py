@@ -22,43 +22,10 @@ import redis
 
 from pipeline import keys
 from pipeline.embedded import RedisServer
-from pipeline.local_site import LocalSite, sample_site_dir
+from pipeline.local_site import LocalSite
 from pipeline.streams import outcome_counts
 from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
-
-ARTICLE = (sample_site_dir() / "articles" / "rates-hold.html").read_bytes()
-
-
-def respond(
-    status: int,
-    body: bytes = b"",
-    content_type: str = "text/html",
-    headers: tuple[tuple[str, str], ...] = (),
-) -> Any:
-    def handler(request: BaseHTTPRequestHandler) -> None:
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(body)))
-        for name, value in headers:
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(body)
-
-    return handler
-
-
-def article_for(site: LocalSite, n: int) -> Any:
-    body = ARTICLE.replace(b"{{BASE}}", site.base_url.encode())
-    body = body.replace(b"/articles/rates-hold.html", f"/news/{n}".encode())
-    body = body.replace(b"Central bank holds", f"Story {n}: central bank holds".encode())
-    body = body.replace(b"<p>The central bank", f"<p>Dispatch {n}. The central bank".encode())
-    return respond(200, body)
-
-
-def feed_of(site: LocalSite, paths: list[str]) -> Any:
-    items = "".join(f"<item><title>{p}</title><link>{site.url(p)}</link></item>" for p in paths)
-    body = f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
-    return respond(200, body, "application/rss+xml")
+from tests.sites import article_page, respond, rss, serve_articles
 
 
 def poll_once(env: dict[str, str]) -> None:
@@ -80,9 +47,8 @@ def test_two_workers_share_the_per_host_rate_limit(
     tmp_path: Path,
 ) -> None:
     rate, count = 4, 24
-    paths = [f"/news/{n}" for n in range(count)]
-    fixture_site.routes.update({p: article_for(fixture_site, n) for n, p in enumerate(paths)})
-    fixture_site.routes["/feed.xml"] = feed_of(fixture_site, paths)
+    paths = serve_articles(fixture_site, count)
+    fixture_site.routes["/feed.xml"] = rss(fixture_site, paths)
     write_feeds(tmp_path, [fixture_site.url("/feed.xml")])
     env = worker_env(
         redis_server.url,
@@ -109,9 +75,8 @@ def test_retry_after_stops_every_worker_then_recovers(
     start_worker: Any,
     tmp_path: Path,
 ) -> None:
-    paths = [f"/news/{n}" for n in range(8)]
-    fixture_site.routes.update({p: article_for(fixture_site, n) for n, p in enumerate(paths)})
-    fixture_site.routes["/feed.xml"] = feed_of(fixture_site, paths)
+    paths = serve_articles(fixture_site, 8)
+    fixture_site.routes["/feed.xml"] = rss(fixture_site, paths)
     busy_at: list[float] = []
     ok = fixture_site.routes["/news/0"]
 
@@ -146,8 +111,9 @@ def test_robots_disallow_is_a_recorded_drop(
         200, b"User-agent: *\nDisallow: /private/\n", "text/plain"
     )
     paths = ["/news/1", "/private/2"]
-    fixture_site.routes.update({p: article_for(fixture_site, n) for n, p in enumerate(paths)})
-    fixture_site.routes["/feed.xml"] = feed_of(fixture_site, paths)
+    for n, path in enumerate(paths):
+        fixture_site.routes[path] = respond(200, article_page(fixture_site, n, path))
+    fixture_site.routes["/feed.xml"] = rss(fixture_site, paths)
     write_feeds(tmp_path, [fixture_site.url("/feed.xml")])
     env = worker_env(redis_server.url, tmp_path)
     start_worker(env)
@@ -276,7 +242,7 @@ def test_hostile_origins_end_with_a_reason_and_touch_nothing_internal(
             "/charset": respond(200, bad_charset, "text/html; charset=x-bogus"),
         }
     )
-    site.routes["/feed.xml"] = feed_of(site, list(expected))
+    site.routes["/feed.xml"] = rss(site, list(expected))
     write_feeds(tmp_path, [site.url("/feed.xml")])
     tripwire_log = tmp_path / "tripwire.log"
     env = worker_env(
@@ -299,7 +265,7 @@ def test_hostile_origins_end_with_a_reason_and_touch_nothing_internal(
             "an outcome for every hostile URL",
         )
         elapsed = time.monotonic() - started
-        rss = worker_peak_rss_mb(worker.pid)
+        peak_mb = worker_peak_rss_mb(worker.pid)
     finally:
         site.stop()
     events = {
@@ -315,7 +281,7 @@ def test_hostile_origins_end_with_a_reason_and_touch_nothing_internal(
         assert (event[b"type"].decode(), event[b"reason"]) == (kind, reason), path
     [(_, published)] = redis_client.xrange(keys.ARTICLES_STREAM)
     assert b"caf\\u00e9" in published[b"body"] or "café".encode() in published[b"body"]
-    print(f"hostile set: {elapsed:.1f} s, worker peak RSS {rss:.0f} MB")
-    assert rss < 300
+    print(f"hostile set: {elapsed:.1f} s, worker peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 300
     assert internal_hits == []
     assert not tripwire_log.exists() or tripwire_log.read_text() == ""

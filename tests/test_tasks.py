@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,9 @@ from pipeline.embedded import RedisServer
 from pipeline.local_site import LocalSite, sample_site_dir
 from pipeline.streams import outcome_counts
 from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
+from tests.sites import respond, rss
 
 ARTICLE = (sample_site_dir() / "articles" / "rates-hold.html").read_bytes()
-
-
-def _respond(status: int, body: bytes = b"", content_type: str = "text/html") -> Any:
-    def handler(request: BaseHTTPRequestHandler) -> None:
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
-
-    return handler
-
-
-def _feed(site: LocalSite, paths: list[str]) -> bytes:
-    items = "".join(f"<item><title>{p}</title><link>{site.url(p)}</link></item>" for p in paths)
-    return f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
 
 
 def test_each_entry_ends_in_exactly_one_outcome(
@@ -46,12 +30,12 @@ def test_each_entry_ends_in_exactly_one_outcome(
     paths = ["/ok", "/gone", "/flaky", "/image", "/empty-page"]
     fixture_site.routes.update(
         {
-            "/feed.xml": _respond(200, _feed(fixture_site, paths), "application/rss+xml"),
-            "/ok": _respond(200, ARTICLE.replace(b"{{BASE}}", fixture_site.base_url.encode())),
-            "/gone": _respond(404, b"not here"),
-            "/flaky": _respond(503, b"try later"),
-            "/image": _respond(200, b"\x89PNG....", "image/png"),
-            "/empty-page": _respond(200, b"<html><body><p>Cookie wall.</p></body></html>"),
+            "/feed.xml": rss(fixture_site, paths),
+            "/ok": respond(200, ARTICLE.replace(b"{{BASE}}", fixture_site.base_url.encode())),
+            "/gone": respond(404, b"not here"),
+            "/flaky": respond(503, b"try later"),
+            "/image": respond(200, b"\x89PNG....", "image/png"),
+            "/empty-page": respond(200, b"<html><body><p>Cookie wall.</p></body></html>"),
         }
     )
     write_feeds(tmp_path, [fixture_site.url("/feed.xml")])

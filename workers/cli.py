@@ -13,6 +13,7 @@ import typer
 
 from pipeline.errors import PipelineError, RedisUnavailable
 from workers.clikit import fail, load_settings, require_redis, stop_on_signals
+from workers.consume_cli import consume, replay
 from workers.logs import configure_logging
 from workers.ops_cli import dead_app, stats, trim
 
@@ -130,6 +131,8 @@ def demo(
     raise typer.Exit(run_demo(timeout_s=timeout))
 
 
+app.command()(consume)
+app.command()(replay)
 app.command()(stats)
 app.command()(trim)
 app.add_typer(dead_app, name="dead")

@@ -8,7 +8,7 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from pipeline.errors import DropArticle, ExtractionFailed, HostThrottled, RetryableError
+from pipeline.errors import DropArticle, HostThrottled, RetryableError, TaskTimeLimit
 from pipeline.models import FeedEntry
 from pipeline.process import plan_retry, process_entry, record_failure
 from workers import resources
@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 
 
 @app.task(
-    bind=True, name="newsflow.process_entry", max_retries=resources.settings().worker.max_retries
+    bind=True,
+    name="newsflow.process_entry",
+    max_retries=resources.settings().worker.max_retries,
+    # Delay before re-running a task whose process died (retry_on_worker_lost).
+    default_retry_delay=min(10, resources.settings().worker.retry_backoff_max_s),
 )
 def process_entry_task(self: Task, message: dict[str, Any]) -> str:
     """Fetch, extract, dedupe and publish one feed entry; record exactly one outcome."""
@@ -39,7 +43,7 @@ def process_entry_task(self: Task, message: dict[str, Any]) -> str:
             ) from exc
         outcome = record_failure(services.publisher, entry, exc, attempts=attempts)
     except SoftTimeLimitExceeded:
-        timeout = ExtractionFailed("task time limit exceeded", url=entry.url)
+        timeout = TaskTimeLimit("task soft time limit exceeded", url=entry.url)
         outcome = record_failure(services.publisher, entry, timeout, attempts=attempts)
     except DropArticle as exc:
         outcome = record_failure(services.publisher, entry, exc, attempts=attempts)

@@ -1,0 +1,59 @@
+"""Scripted origins for tests: canned responses, generated articles and feeds."""
+
+from __future__ import annotations
+
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from pipeline.local_site import LocalSite, sample_site_dir
+
+ARTICLE = (sample_site_dir() / "articles" / "rates-hold.html").read_bytes()
+
+
+def respond(
+    status: int,
+    body: bytes = b"",
+    content_type: str = "text/html",
+    headers: tuple[tuple[str, str], ...] = (),
+    delay_s: float = 0.0,
+) -> Any:
+    """A route handler that answers with this status, body and headers (after ``delay_s``)."""
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        if delay_s:
+            time.sleep(delay_s)
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(body)
+
+    return handler
+
+
+def article_page(site: LocalSite, n: int, path: str) -> bytes:
+    """A distinct, realistic article (own canonical URL, headline and first paragraph)."""
+    body = ARTICLE.replace(b"{{BASE}}", site.base_url.encode())
+    body = body.replace(b"/articles/rates-hold.html", path.encode())
+    body = body.replace(b"Central bank holds", f"Story {n}: central bank holds".encode())
+    return body.replace(b"<p>The central bank", f"<p>Dispatch {n}. The central bank".encode())
+
+
+def serve_articles(
+    site: LocalSite, count: int, *, prefix: str = "/news/", delay_s: float = 0.0
+) -> list[str]:
+    """Route ``count`` distinct articles on the site; returns their paths."""
+    paths = [f"{prefix}{n}" for n in range(count)]
+    for n, path in enumerate(paths):
+        site.routes[path] = respond(200, article_page(site, n, path), delay_s=delay_s)
+    return paths
+
+
+def rss(site: LocalSite, paths: list[str]) -> Any:
+    """A route handler serving an RSS feed that links to ``paths`` on the site."""
+    items = "".join(f"<item><title>{p}</title><link>{site.url(p)}</link></item>" for p in paths)
+    body = f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+    return respond(200, body, "application/rss+xml")
