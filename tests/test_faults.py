@@ -28,6 +28,7 @@ from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
 from tests.sites import respond, rss, serve_articles
 
 FULL = os.environ.get("NEWSFLOW_FAULTS_FULL") == "1"
+pytestmark = pytest.mark.faults
 
 # Short visibility timeout so that a lost worker's tasks come back within the test.
 FAULT_ENV = {
