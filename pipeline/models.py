@@ -25,6 +25,8 @@ class FeedEntry:
     published_at: str | None = None
     authors: tuple[str, ...] = ()
     summary: str = ""
+    enqueued_at: float | None = None
+    """Unix time the poller enqueued the entry (for end-to-end latency)."""
 
     def to_message(self) -> dict[str, Any]:
         """The JSON-safe dict sent through the broker (small: no page bodies)."""
@@ -35,6 +37,7 @@ class FeedEntry:
             "published_at": self.published_at,
             "authors": list(self.authors[:10]),
             "summary": self.summary[:1000],
+            "enqueued_at": self.enqueued_at,
         }
 
     @classmethod
@@ -47,7 +50,12 @@ class FeedEntry:
             published_at=message.get("published_at") or None,
             authors=tuple(str(a) for a in message.get("authors") or ()),
             summary=str(message.get("summary") or ""),
+            enqueued_at=_float_or_none(message.get("enqueued_at")),
         )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

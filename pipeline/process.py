@@ -6,8 +6,11 @@ gate) -> publish (claim + dedupe + XADD in one script)
 
 from __future__ import annotations
 
+import contextlib
 import random
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import redis
 from trafilatura.settings import Extractor
@@ -16,11 +19,21 @@ from pipeline.dedupe import recorded_outcome
 from pipeline.errors import HostThrottled, PipelineError, RetryableError, UpstreamUnavailable
 from pipeline.extract import build_extractor, extract_document
 from pipeline.fetch import Fetcher
-from pipeline.models import FeedEntry, Outcome, OutcomeKind
+from pipeline.models import FeedEntry, Outcome, OutcomeKind, Page
 from pipeline.parse import parse_article
-from pipeline.politeness import HostGate, RobotsCache, fetch_page_politely
+from pipeline.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
 from pipeline.publish import Publisher
 from pipeline.settings import Settings
+
+
+class Hooks:
+    """Observation points of the flow (metrics); the default does nothing."""
+
+    def stage(self, name: str, seconds: float) -> None:
+        """A stage (fetch, extract, parse, publish) finished in ``seconds``."""
+
+    def fetched(self, host: str, status: str) -> None:
+        """A page fetch ended with an HTTP status or an error reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +47,10 @@ class Services:
     extractor: Extractor
     gate: HostGate
     robots: RobotsCache | None
+    hooks: Hooks = field(default_factory=Hooks)
 
     @classmethod
-    def build(cls, settings: Settings, client: redis.Redis) -> Services:
+    def build(cls, settings: Settings, client: redis.Redis, hooks: Hooks | None = None) -> Services:
         """Services for ``settings`` around an already connected Redis client."""
         fetcher = Fetcher(settings.fetch)
         gate = HostGate(client, settings.fetch)
@@ -49,6 +63,7 @@ class Services:
             extractor=build_extractor(settings.extract),
             gate=gate,
             robots=robots,
+            hooks=hooks or Hooks(),
         )
 
     def close(self) -> None:
@@ -67,19 +82,45 @@ def process_entry(entry: FeedEntry, services: Services) -> Outcome:
     prior = recorded_outcome(services.client, entry.url)
     if prior is not None:
         return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=prior)
+    hooks = services.hooks
+    with _timed(hooks, "fetch"):
+        page = _fetch(entry, services)
+    with _timed(hooks, "extract"):
+        extraction = extract_document(page, options=services.extractor)
+    with _timed(hooks, "parse"):
+        min_words = services.settings.extract.min_words
+        article = parse_article(extraction, page, entry, min_words=min_words)
+    with _timed(hooks, "publish"):
+        return services.publisher.publish_article(article, entry)
+
+
+def _fetch(entry: FeedEntry, services: Services) -> Page:
     feed = services.settings.feed(entry.feed_url)
-    page = fetch_page_politely(
-        entry.url,
-        fetcher=services.fetcher,
-        gate=services.gate,
-        robots=services.robots,
-        headers=feed.headers if feed else None,
-        proxy=feed.proxy if feed else "",
-    )
-    extraction = extract_document(page, options=services.extractor)
-    min_words = services.settings.extract.min_words
-    article = parse_article(extraction, page, entry, min_words=min_words)
-    return services.publisher.publish_article(article, entry)
+    host = host_of(entry.url)
+    try:
+        page = fetch_page_politely(
+            entry.url,
+            fetcher=services.fetcher,
+            gate=services.gate,
+            robots=services.robots,
+            headers=feed.headers if feed else None,
+            proxy=feed.proxy if feed else "",
+        )
+    except PipelineError as exc:
+        status = getattr(exc, "status", None)
+        services.hooks.fetched(host, str(status) if status else exc.reason)
+        raise
+    services.hooks.fetched(host, str(page.status))
+    return page
+
+
+@contextlib.contextmanager
+def _timed(hooks: Hooks, stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        hooks.stage(stage, time.perf_counter() - started)
 
 
 def record_failure(

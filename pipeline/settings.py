@@ -115,6 +115,14 @@ class ExtractSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsSettings:
+    """Prometheus endpoints (0 turns one off)."""
+
+    worker_port: NonNegativeInt = 9808
+    poller_port: NonNegativeInt = 9809
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """All of newsflow's configuration."""
 
@@ -131,6 +139,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     poller: PollerSettings = field(default_factory=PollerSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @classmethod
     def load(cls, environ: Mapping[str, str]) -> Settings:
@@ -186,6 +195,7 @@ _SECTIONS = {
     "worker": WorkerSettings,
     "poller": PollerSettings,
     "extract": ExtractSettings,
+    "metrics": MetricsSettings,
 }
 
 

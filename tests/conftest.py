@@ -93,6 +93,8 @@ def worker_env(redis_url: str, config_dir: Path, **extra: str) -> dict[str, str]
         NEWSFLOW_FETCH_RATE_PER_HOST="200",
         NEWSFLOW_FETCH_MAX_CONCURRENT_PER_HOST="16",
         NEWSFLOW_FETCH_COOLDOWN_S="1",
+        NEWSFLOW_METRICS_WORKER_PORT="0",
+        NEWSFLOW_METRICS_POLLER_PORT="0",
         PYTHONPATH=f"{NETGUARD}{os.pathsep}{ROOT}",  # NETGUARD: the connect tripwire
     )
     env.update(extra)

@@ -10,7 +10,7 @@ import redis
 
 from pipeline import keys
 from pipeline.dedupe import url_id
-from pipeline.embedded import RedisServer
+from pipeline.embedded import RedisServer, free_port, start_redis
 from pipeline.models import FeedEntry, OutcomeKind
 from pipeline.publish import Publisher
 from pipeline.settings import Settings
@@ -97,3 +97,45 @@ def test_trim_reports_what_groups_hold(
     done = run(redis_server, tmp_path, "trim")
     assert f"{keys.ARTICLES_STREAM}: deleted 0 (held back by a consumer group)" in done.stdout
     assert redis_client.xlen(keys.ARTICLES_STREAM) == 30
+
+
+def test_doctor_warns_without_persistence(redis_server: RedisServer, tmp_path: Path) -> None:
+    done = run(redis_server, tmp_path, "doctor")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "AOF is off" in done.stdout and "appendonly yes" in done.stdout
+    assert "no enabled feed" in done.stdout
+
+
+def test_doctor_is_quiet_on_a_persistent_redis(tmp_path: Path) -> None:
+    server = start_redis(tmp_path / "aof", persistent=True)
+    try:
+        redis.Redis(port=server.port).config_set("maxmemory", "100mb")
+        done = run(server, tmp_path, "doctor")
+    finally:
+        server.stop()
+    assert done.returncode == 0
+    assert "AOF enabled" in done.stdout and "noeviction with a maxmemory" in done.stdout
+
+
+def test_doctor_fails_when_redis_is_down(tmp_path: Path) -> None:
+    env = {
+        "NEWSFLOW_REDIS_URL": f"redis://:s3cret@127.0.0.1:{free_port()}/0",
+        "NEWSFLOW_CONFIG_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        newsflow("doctor"), capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 1 and "cannot reach redis://:***@" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_doctor_flags_an_evicting_redis(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    redis_client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        done = run(redis_server, tmp_path, "doctor")
+    finally:
+        redis_client.config_set("maxmemory-policy", "noeviction")
+    assert done.returncode == 1 and "may evict queue entries" in done.stdout

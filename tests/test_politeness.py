@@ -18,26 +18,9 @@ from pipeline.fetch import Fetcher
 from pipeline.local_site import LocalSite
 from pipeline.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
 from pipeline.settings import FetchSettings
+from tests.sites import respond
 
 PAGE = b"<html><body><article><p>Polite page.</p></article></body></html>"
-
-
-def respond(
-    status: int,
-    body: bytes = PAGE,
-    content_type: str = "text/html",
-    headers: tuple[tuple[str, str], ...] = (),
-) -> Any:
-    def handler(request: BaseHTTPRequestHandler) -> None:
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(body)))
-        for name, value in headers:
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(body)
-
-    return handler
 
 
 def fetch_settings(**changes: Any) -> FetchSettings:
@@ -123,7 +106,7 @@ def test_robots_disallow_and_crawl_delay_fetched_once(
     redis_client: redis.Redis, fixture_site: LocalSite
 ) -> None:
     fixture_site.routes["/robots.txt"] = respond(200, ROBOTS, "text/plain")
-    fixture_site.routes["/news/a"] = respond(200)
+    fixture_site.routes["/news/a"] = respond(200, PAGE)
     fetchers = [Fetcher(fetch_settings(rate_per_host=100)) for _ in range(2)]
     caches = [RobotsCache(redis_client, f, HostGate(redis_client, f.settings)) for f in fetchers]
     assert caches[0].check(fixture_site.url("/news/a")) == 2.0
@@ -138,7 +121,7 @@ def test_crawl_delay_slows_the_host(redis_client: redis.Redis, fixture_site: Loc
     fixture_site.routes["/robots.txt"] = respond(
         200, b"User-agent: *\nCrawl-delay: 1\n", "text/plain"
     )
-    fixture_site.routes["/p"] = respond(200)
+    fixture_site.routes["/p"] = respond(200, PAGE)
     fetcher = Fetcher(fetch_settings(rate_per_host=100, max_throttle_wait_s=10))
     gate = HostGate(redis_client, fetcher.settings)
     robots = RobotsCache(redis_client, fetcher, gate)
@@ -178,7 +161,7 @@ def test_feed_headers_and_proxy(
 
     def record(request: BaseHTTPRequestHandler) -> None:
         seen.append((request.path, request.headers.get("Cookie", "")))
-        respond(200)(request)
+        respond(200, PAGE)(request)
 
     proxy = LocalSite(tmp_path).start()
     proxy.routes["/page"] = record

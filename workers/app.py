@@ -76,8 +76,12 @@ app = create_app(resources.settings())
 
 
 @worker_process_shutdown.connect
-def _close_resources(**_: Any) -> None:
+def _close_resources(pid: int | None = None, **_: Any) -> None:
     resources.close()
+    if pid is not None:
+        from workers.metrics import forget_process
+
+        forget_process(pid)
 
 
 @task_failure.connect
@@ -101,3 +105,6 @@ def _dead_letter_lost_task(
         attempts=int(getattr(getattr(sender, "request", None), "retries", 0) or 0) + 1,
     )
     logging.getLogger(__name__).warning("outcome=%s", outcome)
+    from workers.metrics import record_outcome
+
+    record_outcome(outcome.kind, reason, None, 0.0)

@@ -12,10 +12,16 @@ import msgspec
 import typer
 
 from pipeline.errors import PipelineError, RedisUnavailable
-from workers.clikit import fail, load_settings, require_redis, stop_on_signals
+from workers.clikit import (
+    fail,
+    load_settings,
+    prepare_metrics_dir,
+    require_redis,
+    stop_on_signals,
+)
 from workers.consume_cli import consume, replay
 from workers.logs import configure_logging
-from workers.ops_cli import dead_app, stats, trim
+from workers.ops_cli import dead_app, doctor, stats, trim
 
 app = typer.Typer(
     name="newsflow",
@@ -32,8 +38,12 @@ def worker(ctx: typer.Context) -> None:
     """Run a Celery worker (prefork). Extra options go to `celery worker`."""
     settings = load_settings()
     require_redis(settings).close()
+    prepare_metrics_dir()  # before anything imports prometheus_client
     from pipeline import keys
     from workers.app import app as celery_app
+    from workers.metrics import serve_worker_metrics
+
+    serve_worker_metrics(settings.metrics.worker_port)
 
     argv = ["worker", "-P", "prefork", "-Q", keys.CELERY_QUEUE, *ctx.args]
     if settings.worker.concurrency and not any(a.startswith(("-c", "--concurrency")) for a in argv):
@@ -57,6 +67,9 @@ def poller(
         poll_once(enabled, client=client, fetcher=fetcher, settings=settings)
         fetcher.close()
         return
+    from workers.metrics import serve_poller_metrics
+
+    serve_poller_metrics(settings.metrics.poller_port, client, settings)
     run_poller(settings, client, stop_on_signals())
 
 
@@ -134,6 +147,7 @@ def demo(
 app.command()(consume)
 app.command()(replay)
 app.command()(stats)
+app.command()(doctor)
 app.command()(trim)
 app.add_typer(dead_app, name="dead")
 

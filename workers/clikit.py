@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any, NoReturn
 
 import redis
@@ -39,6 +43,19 @@ def require_redis(settings: Settings) -> redis.Redis:
         return connect_redis(settings.redis_url, timeout_s=5.0)
     except RedisUnavailable as exc:
         fail(str(exc))
+
+
+def prepare_metrics_dir() -> None:
+    """Give this worker a fresh PROMETHEUS_MULTIPROC_DIR before prometheus_client loads.
+
+    Every prefork process writes its samples there; the main process serves their sum.
+    """
+    path = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="newsflow-metrics-")
+    )
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def stop_on_signals() -> threading.Event:

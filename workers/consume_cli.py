@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import redis
 import typer
@@ -20,8 +20,7 @@ from pipeline import keys
 from pipeline.consumer import Consumer, Delivery, ensure_group
 from pipeline.errors import ConfigError, RedisUnavailable
 from pipeline.replay import count_entries, read_range, rewind_group, stream_position
-from pipeline.settings import Settings
-from pipeline.store import connect_redis
+from workers.clikit import fail, load_settings, require_redis
 
 log = logging.getLogger("newsflow.consume")
 _PROGRESS_OVER = 1000
@@ -52,9 +51,9 @@ def consume(
     SIGINT/SIGTERM: finish the current entry, then exit 0.
     """
     if shutil.which(command[0]) is None:
-        _fail(f"command not found: {command[0]}", code=2)
-    settings = _settings()
-    client = _connect(settings)
+        fail(f"command not found: {command[0]}", code=2)
+    settings = load_settings()
+    client = require_redis(settings)
     reader = Consumer(
         client,
         group,
@@ -70,7 +69,7 @@ def consume(
         for delivery in reader.deliveries(stop_when_idle=once):
             _handle(reader, delivery, command)
     except RedisUnavailable as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         client.close()
     log.info(
@@ -98,8 +97,8 @@ def replay(
     end = _position(until, "--until", end=True) if until else "+"
     if group and until:
         raise typer.BadParameter("applies only without --group", param_hint="--until")
-    settings = _settings()
-    client = _connect(settings)
+    settings = load_settings()
+    client = require_redis(settings)
     try:
         if group:
             exposed = rewind_group(client, group, start, stream=keys.ARTICLES_STREAM)
@@ -107,9 +106,9 @@ def replay(
         else:
             _print_range(client, start, end)
     except RedisUnavailable as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ConfigError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     finally:
         client.close()
 
@@ -180,34 +179,9 @@ def _position(text: str, option: str, *, end: bool = False) -> str:
         ) from exc
 
 
-def _settings() -> Settings:
-    """Settings read once (as workers/cli.py does; importing it here would be circular)."""
-    from workers import resources
-    from workers.logs import configure_logging
-
-    try:
-        settings = resources.settings()
-    except ConfigError as exc:
-        _fail(str(exc), code=2)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
-    return settings
-
-
-def _connect(settings: Settings) -> redis.Redis:
-    try:
-        return connect_redis(settings.redis_url, timeout_s=5.0)
-    except RedisUnavailable as exc:
-        _fail(str(exc))
-
-
 def _stop_on_signals(reader: Consumer) -> None:
     def handler(signum: int, _frame: Any) -> None:
         reader.stop()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"newsflow: {message}", err=True)
-    raise typer.Exit(code)

@@ -9,13 +9,16 @@ from typing import Annotated, Any
 
 import msgspec
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
 
 from pipeline.deadletter import list_dead, purge_dead, reopen_dead
+from pipeline.doctor import run_checks
 from pipeline.errors import RedisUnavailable
 from pipeline.retention import trim_all
 from pipeline.stats import OUTCOMES, Stats, collect_stats
+from pipeline.store import connect_redis
 from workers.clikit import fail, load_settings, require_redis
 
 dead_app = typer.Typer(help="Inspect, retry and purge dead-lettered entries.", no_args_is_help=True)
@@ -24,32 +27,59 @@ _console = Console(highlight=False)
 
 def stats(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object for scripts.")] = False,
+    watch: Annotated[float, typer.Option(help="Refresh every N seconds (live view).")] = 0,
 ) -> None:
     """Enqueued entries and their outcomes (total and per feed), queue, streams, groups."""
     settings = load_settings()
+    client = require_redis(settings)
     try:
-        snapshot = collect_stats(require_redis(settings), settings.feeds)
+        snapshot = collect_stats(client, settings.feeds)
+        if as_json:
+            payload = {**asdict(snapshot), "in_flight": snapshot.in_flight}
+            sys.stdout.write(msgspec.json.encode(payload).decode() + "\n")
+        elif watch > 0:
+            _watch(client, settings.feeds, snapshot, watch)
+        else:
+            _console.print(_render(snapshot, None, 0))
     except RedisUnavailable as exc:
         fail(str(exc))
-    if as_json:
-        payload = {**asdict(snapshot), "in_flight": snapshot.in_flight}
-        sys.stdout.write(msgspec.json.encode(payload).decode() + "\n")
-        return
-    _print_stats(snapshot)
 
 
-def _print_stats(snapshot: Stats) -> None:
+def _watch(client: Any, feeds: Any, first: Stats, every: float) -> None:
+    previous = first
+    with Live(_render(first, None, every), console=_console, refresh_per_second=4) as live:
+        try:
+            while True:
+                time.sleep(every)
+                current = collect_stats(client, feeds)
+                live.update(_render(current, previous, every))
+                previous = current
+        except KeyboardInterrupt:
+            return
+
+
+def _render(snapshot: Stats, previous: Stats | None, every: float) -> Group:
     totals = " · ".join(f"{snapshot.outcomes.get(n, 0)} {n}" for n in OUTCOMES)
-    _console.print(
+    lines: list[Any] = [
         f"[bold]{snapshot.enqueued} enqueued[/bold]: {totals} · "
         f"{snapshot.in_flight} in flight · queue {snapshot.queue_depth}"
-    )
-    _console.print("streams: " + ", ".join(f"{k} {v}" for k, v in snapshot.streams.items()))
-    for group in snapshot.groups:
-        _console.print(
-            f"group {group['name']}: {group['consumers']} consumers, "
-            f"{group['pending']} pending, lag {group['lag']}"
+    ]
+    if previous is not None and every > 0:
+        rates = " · ".join(
+            f"{(snapshot.outcomes.get(n, 0) - previous.outcomes.get(n, 0)) / every:.1f}/s {n}"
+            for n in OUTCOMES
         )
+        lines.append(f"rates: {rates}")
+    lines.append("streams: " + ", ".join(f"{k} {v}" for k, v in snapshot.streams.items()))
+    lines += [
+        f"group {g['name']}: {g['consumers']} consumers, {g['pending']} pending, lag {g['lag']}"
+        for g in snapshot.groups
+    ]
+    lines.append(_feed_table(snapshot))
+    return Group(*lines)
+
+
+def _feed_table(snapshot: Stats) -> Table:
     table = Table("feed", "status", "errors", "last poll", "next poll", *OUTCOMES, "enqueued")
     now = time.time()
     for feed in snapshot.feeds:
@@ -62,7 +92,7 @@ def _print_stats(snapshot: Stats) -> None:
             *(str(feed.counts.get(n, 0)) for n in OUTCOMES),
             str(feed.counts.get("enqueued", 0)),
         )
-    _console.print(table)
+    return table
 
 
 def _ago(when: float | None, now: float) -> str:
@@ -70,6 +100,29 @@ def _ago(when: float | None, now: float) -> str:
         return "-"
     delta = int(when - now)
     return f"in {delta} s" if delta >= 0 else f"{-delta} s ago"
+
+
+def doctor() -> None:
+    """Check Redis (reachability, version, persistence, memory policy) and the configuration."""
+    settings = load_settings()
+    try:
+        client = connect_redis(settings.redis_url, timeout_s=5.0)
+    except RedisUnavailable:
+        client = None
+    findings = run_checks(settings, client)
+    marks = {
+        "ok": "[green]ok[/green]",
+        "warn": "[yellow]warn[/yellow]",
+        "error": "[red]error[/red]",
+    }
+    for finding in findings:
+        _console.print(
+            f"{marks[finding.level]:>20}  {finding.check}: {finding.detail}", soft_wrap=True
+        )
+        if finding.fix:
+            _console.print(f"{'':>8}fix: {finding.fix}", soft_wrap=True)
+    if any(f.level == "error" for f in findings):
+        raise typer.Exit(1)
 
 
 def trim() -> None:

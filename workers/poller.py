@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from pipeline.poll import PollResult, due_feeds, poll_feed
 from pipeline.retention import trim_all
 from pipeline.settings import FeedConfig, Settings
 from workers.app import app
+from workers.metrics import FEED_POLLS, NEW_ENTRIES
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def enqueue_entry(entry: FeedEntry) -> None:
     """Send one entry to the workers; returns only once the broker has the message."""
     app.send_task(
         "newsflow.process_entry",
-        args=[entry.to_message()],
+        args=[dataclasses.replace(entry, enqueued_at=time.time()).to_message()],
         task_id=url_id(entry.url),
         queue=keys.CELERY_QUEUE,
         retry=True,
@@ -47,6 +49,8 @@ def poll_once(
             enqueue=enqueue_entry,
             gate=gate,
         )
+        FEED_POLLS.labels(feed=feed.url, status=result.status).inc()
+        NEW_ENTRIES.labels(feed=feed.url).inc(result.new)
         level = logging.WARNING if result.status == "error" else logging.INFO
         log.log(
             level,

@@ -39,7 +39,9 @@ def get() -> Services:
     global _current, _pid
     if _current is None or _pid != os.getpid():
         conf = settings()
-        _current = Services.build(conf, connect_redis(conf.redis_url))
+        from workers.metrics import PrometheusHooks
+
+        _current = Services.build(conf, connect_redis(conf.redis_url), PrometheusHooks())
         _pid = os.getpid()
     return _current
 

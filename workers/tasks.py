@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task
@@ -11,7 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from pipeline.errors import DropArticle, HostThrottled, RetryableError, TaskTimeLimit
 from pipeline.models import FeedEntry
 from pipeline.process import plan_retry, process_entry, record_failure
-from workers import resources
+from workers import metrics, resources
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -51,4 +52,5 @@ def process_entry_task(self: Task, message: dict[str, Any]) -> str:
         log.exception("unexpected error for %s", entry.url)
         outcome = record_failure(services.publisher, entry, exc, attempts=attempts)
     log.info("outcome=%s attempts=%d", outcome, attempts)
+    metrics.record_outcome(outcome.kind, outcome.reason, entry.enqueued_at, time.time())
     return str(outcome.kind)

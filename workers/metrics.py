@@ -1,0 +1,164 @@
+"""Prometheus metrics of workers and poller; the only module that imports prometheus_client.
+
+Workers run prefork: every process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``
+(set by ``newsflow worker`` before anything imports prometheus_client) and the worker's main
+process serves them all, summed, on ``metrics.worker_port``. The poller serves its own
+registry on ``metrics.poller_port``, including gauges read from Redis at scrape time
+(queue depth, stream lengths, consumer-group lag and pending, outcome totals).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+from pipeline.errors import RedisUnavailable
+from pipeline.process import Hooks
+from pipeline.settings import Settings
+from pipeline.stats import OUTCOMES, collect_stats
+
+log = logging.getLogger(__name__)
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+ARTICLES = Counter(
+    "newsflow_articles_total", "Entries by terminal outcome and reason", ["outcome", "reason"]
+)
+STAGE_SECONDS = Histogram(
+    "newsflow_stage_seconds",
+    "Time spent in each pipeline stage",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+END_TO_END_SECONDS = Histogram(
+    "newsflow_end_to_end_seconds",
+    "From the poller enqueueing an entry to its outcome",
+    buckets=(*_LATENCY_BUCKETS, 600, 1800, 3600),
+)
+FETCHES = Counter(
+    "newsflow_fetches_total", "Page fetches by host and HTTP status or error", ["host", "status"]
+)
+FEED_POLLS = Counter(
+    "newsflow_feed_polls_total", "Feed polls by feed and result", ["feed", "status"]
+)
+NEW_ENTRIES = Counter("newsflow_feed_new_entries_total", "New entries enqueued by feed", ["feed"])
+
+# Gauges the poller reads from Redis at scrape time (names listed for the dashboard test).
+REDIS_GAUGES = (
+    "newsflow_queue_depth",
+    "newsflow_stream_length",
+    "newsflow_group_pending",
+    "newsflow_group_lag",
+    "newsflow_enqueued",
+    "newsflow_outcomes",
+    "newsflow_in_flight",
+)
+
+
+class PrometheusHooks(Hooks):
+    """Pipeline hooks that record stage latency and fetch results."""
+
+    def stage(self, name: str, seconds: float) -> None:
+        STAGE_SECONDS.labels(stage=name).observe(seconds)
+
+    def fetched(self, host: str, status: str) -> None:
+        FETCHES.labels(host=host, status=status).inc()
+
+
+def record_outcome(outcome: str, reason: str, enqueued_at: float | None, now: float) -> None:
+    """Count one terminal outcome (``already`` is not one) and its end-to-end latency."""
+    if outcome == "already":
+        return
+    ARTICLES.labels(outcome=outcome, reason=reason).inc()
+    if enqueued_at is not None:
+        END_TO_END_SECONDS.observe(max(0.0, now - enqueued_at))
+
+
+def serve_worker_metrics(port: int) -> None:
+    """Serve every process's samples of this worker on ``port`` (0: don't)."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    _serve(port, registry)
+
+
+def serve_poller_metrics(port: int, client: redis.Redis, settings: Settings) -> None:
+    """Serve the poller's metrics plus Redis-backed gauges on ``port`` (0: don't)."""
+    from prometheus_client import REGISTRY
+
+    REGISTRY.register(RedisStateCollector(client, settings))
+    _serve(port, REGISTRY)
+
+
+def forget_process(pid: int) -> None:
+    """A pool process exited: drop its live gauges (counters stay summed)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def _serve(port: int, registry: CollectorRegistry) -> None:
+    if not port:
+        return
+    try:
+        start_http_server(port, registry=registry)
+    except OSError as exc:
+        log.warning("metrics disabled: cannot listen on port %d: %s", port, exc)
+        return
+    log.info("metrics on http://0.0.0.0:%d/metrics", port)
+
+
+class RedisStateCollector(Collector):
+    """Gauges computed from Redis when Prometheus scrapes."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            stats = collect_stats(self._client, self._settings.feeds)
+        except RedisUnavailable as exc:
+            log.warning("metrics: %s", exc)
+            return
+        yield _gauge("newsflow_queue_depth", "Tasks waiting in the broker queue", stats.queue_depth)
+        streams = GaugeMetricFamily(
+            "newsflow_stream_length", "Entries in each stream", labels=["stream"]
+        )
+        for name, length in stats.streams.items():
+            streams.add_metric([name], length)
+        yield streams
+        yield from _group_gauges(stats.groups)
+        yield _gauge("newsflow_enqueued", "Distinct entries ever enqueued", stats.enqueued)
+        outcomes = GaugeMetricFamily(
+            "newsflow_outcomes", "Recorded outcomes (all time)", labels=["outcome"]
+        )
+        for name in OUTCOMES:
+            outcomes.add_metric([name], stats.outcomes.get(name, 0))
+        yield outcomes
+        yield _gauge(
+            "newsflow_in_flight", "Enqueued entries without an outcome yet", stats.in_flight
+        )
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _group_gauges(groups: list[dict[str, object]]) -> Iterator[Metric]:
+    pending = GaugeMetricFamily(
+        "newsflow_group_pending", "Delivered, not acknowledged", labels=["group"]
+    )
+    lag = GaugeMetricFamily(
+        "newsflow_group_lag", "Entries not yet delivered to the group", labels=["group"]
+    )
+    for group in groups:
+        pending.add_metric([str(group["name"])], float(str(group["pending"])))
+        if group.get("lag") is not None:
+            lag.add_metric([str(group["name"])], float(str(group["lag"])))
+    yield pending
+    yield lag
