@@ -110,14 +110,12 @@ def doctor() -> None:
     except RedisUnavailable:
         client = None
     findings = run_checks(settings, client)
-    marks = {
-        "ok": "[green]ok[/green]",
-        "warn": "[yellow]warn[/yellow]",
-        "error": "[red]error[/red]",
-    }
+    colors = {"ok": "green", "warn": "yellow", "error": "red"}
     for finding in findings:
+        color = colors[finding.level]
         _console.print(
-            f"{marks[finding.level]:>20}  {finding.check}: {finding.detail}", soft_wrap=True
+            f"[{color}]{finding.level:>5}[/{color}]  {finding.check}: {finding.detail}",
+            soft_wrap=True,
         )
         if finding.fix:
             _console.print(f"{'':>8}fix: {finding.fix}", soft_wrap=True)
