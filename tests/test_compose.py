@@ -276,3 +276,24 @@ def test_dockerfile_copies_existing_paths() -> None:
 def test_dockerignore_excludes(path: str) -> None:
     lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
     assert path in lines
+
+
+def test_every_service_has_a_healthcheck() -> None:
+    missing = [name for name, svc in _services().items() if "healthcheck" not in svc]
+    assert missing == []
+
+
+def test_monitoring_profile_mounts_files_that_exist() -> None:
+    services = _services()
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["monitoring"]
+        assert ":latest" not in services[name]["image"]
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+    assert all(
+        not p.startswith("0.0.0.0") and p.startswith("127.0.0.1:")
+        for svc in services.values()
+        for p in svc.get("ports", [])
+    )
