@@ -9,15 +9,11 @@ when it passes, however slowly the server drips), and redirects are followed by 
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import ipaddress
 import re
-import socket
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -27,7 +23,9 @@ import urllib3.connection
 from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from pipeline.addresses import Resolver, resolve_host, validated_address
 from pipeline.charset import decode_html
+from pipeline.deadline import Watchdog
 from pipeline.errors import (
     BlockedDestination,
     FetchRefused,
@@ -36,9 +34,6 @@ from pipeline.errors import (
 )
 from pipeline.models import Page, utc_now
 from pipeline.settings import FetchSettings
-
-Resolver = Callable[[str, int], list[str]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = (
@@ -58,9 +53,6 @@ _CHUNK = 64 * 1024
 _HTML_START = re.compile(rb"<(!doctype html|html|head|body|meta|title|p|div)[\s>/]", re.I)
 _MAX_RETRY_AFTER_S = 86_400.0
 _REDIRECTS = {301, 302, 303, 307, 308}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215; global on Python < 3.12.4
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d form
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,71 +70,10 @@ class Response:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def resolve_host(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (IP literals in any spelling included)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-def is_public_address(ip: IPAddress) -> bool:
-    """True when the address is globally routable, looking inside IPv6 wrappers of IPv4."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip in _LOCAL_NAT64:
-            return False
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            return is_public_address(embedded)
-    return ip.is_global and not ip.is_multicast
-
-
-class _Watchdog:
-    """Shuts down a fetcher's sockets when the fetch in flight passes its deadline.
-
-    Socket timeouts bound each read, not their sum: a server that drips a header or a
-    read-to-close body one byte at a time would otherwise hold the worker for hours.
-    """
-
-    def __init__(self) -> None:
-        self.fired = False
-        self._lock = threading.Lock()
-        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-
-    def track(self, sock: socket.socket) -> None:
-        # The socket, not the connection: http.client drops conn.sock while a read-to-close
-        # body is still being read from it.
-        with self._lock:
-            self._sockets.add(sock)
-
-    @contextlib.contextmanager
-    def armed(self, seconds: float) -> Iterator[None]:
-        self.fired = False
-        finished = threading.Event()
-        timer = threading.Timer(seconds, self._fire, args=(finished,))
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            with self._lock:  # a timer firing now sees `finished` and leaves the next fetch be
-                finished.set()
-            timer.cancel()
-
-    def _fire(self, finished: threading.Event) -> None:
-        with self._lock:
-            if finished.is_set():
-                return
-            self.fired = True
-            for sock in list(self._sockets):  # idle pooled ones too: urllib3 reconnects those
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     """A connection that hands its socket to the fetcher's watchdog (set per fetcher)."""
 
-    watchdog: _Watchdog
+    watchdog: Watchdog
 
     def connect(self) -> None:
         super().connect()
@@ -166,7 +97,7 @@ class _Request:
     proxy: str
 
 
-def _watched_pool_classes(watchdog: _Watchdog) -> dict[str, type[urllib3.HTTPConnectionPool]]:
+def _watched_pool_classes(watchdog: Watchdog) -> dict[str, type[urllib3.HTTPConnectionPool]]:
     """Pool classes whose connections report their sockets to ``watchdog``."""
     http = type("Conn", (_WatchedHTTPConnection,), {"watchdog": watchdog})
     https = type("TLSConn", (_WatchedHTTPSConnection,), {"watchdog": watchdog})
@@ -185,7 +116,7 @@ class Fetcher:
         self._allow = tuple(ipaddress.ip_network(c, strict=False) for c in settings.allow)
         self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
         self._proxies: dict[str, urllib3.ProxyManager] = {}
-        self._watchdog = _Watchdog()
+        self._watchdog = Watchdog()
         self._pool_classes = _watched_pool_classes(self._watchdog)
 
     def close(self) -> None:
@@ -252,7 +183,14 @@ class Fetcher:
     def _get_once(self, request: _Request, url: str) -> Response:
         original = request.original
         parts, host, port = _split_target(url, original)
-        address = self._validated_address(host, port, original)
+        address = validated_address(
+            host,
+            port,
+            resolver=self._resolver,
+            allow=self._allow,
+            ports=self.settings.ports,
+            url=original,
+        )
         headers = {
             "User-Agent": self.settings.user_agent,
             "Accept-Encoding": "gzip, deflate",
@@ -306,22 +244,6 @@ class Fetcher:
             raise
         raw.release_conn()
         return Response(url=original, final_url=url, status=raw.status, headers=headers, body=body)
-
-    def _validated_address(self, host: str, port: int, original: str) -> str:
-        try:
-            addresses = self._resolver(host.strip("[]"), port)
-        except (OSError, UnicodeError) as exc:
-            raise UpstreamUnavailable(f"cannot resolve {host!r}: {exc}", url=original) from exc
-        if not addresses:
-            raise UpstreamUnavailable(f"{host!r} resolved to no address", url=original)
-        for text in addresses:
-            ip = ipaddress.ip_address(text.split("%")[0])
-            allowed = any(ip in net for net in self._allow)
-            if not allowed and not is_public_address(ip):
-                raise BlockedDestination(f"{host} resolves to non-public {ip}", url=original)
-            if not allowed and port not in self.settings.ports:
-                raise BlockedDestination(f"port {port} is not allowed for {host}", url=original)
-        return addresses[0].split("%")[0]
 
     def _pool(self, scheme: str, address: str, port: int, host: str) -> urllib3.HTTPConnectionPool:
         key = (scheme, address, port, host)

@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
+from pipeline.addresses import is_public_address
 from pipeline.charset import decode_html
 from pipeline.errors import BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable
-from pipeline.fetch import Fetcher, fetch_feed, fetch_page, is_public_address
+from pipeline.fetch import Fetcher, fetch_feed, fetch_page
 from pipeline.local_site import LocalSite
 from pipeline.settings import FetchSettings
 
