@@ -74,6 +74,7 @@ def _entry_from_feedparser(entry: Any, feed_url: str) -> FeedEntry | None:
         feed_url=feed_url,
         title=str(entry.get("title", "")).strip(),
         published_at=_struct_time_iso(_entry_time(entry)),
+        updated_at=_struct_time_iso(_modified_time(entry)),
         authors=authors,
         summary=str(entry.get("summary", "")).strip(),
     )
@@ -83,6 +84,11 @@ def _entry_time(entry: Any) -> time.struct_time | None:
     # dict.get: feedparser's own get() warns (DeprecationWarning) when it falls back from
     # updated_parsed to published_parsed, which happens for every unparseable pubDate.
     value = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+    return value if isinstance(value, time.struct_time) else None
+
+
+def _modified_time(entry: Any) -> time.struct_time | None:
+    value = dict.get(entry, "updated_parsed")
     return value if isinstance(value, time.struct_time) else None
 
 
@@ -121,6 +127,7 @@ def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
         feed_url=feed_url,
         title=_text(item.get("title")).strip(),
         published_at=_iso_or_none(item.get("date_published") or item.get("date_modified")),
+        updated_at=_iso_or_none(item.get("date_modified")),
         authors=_json_authors(item),
         summary=_text(item.get("summary")).strip(),
     )

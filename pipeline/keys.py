@@ -73,6 +73,16 @@ def robots_lock(origin: str) -> str:
     return f"newsflow:robots:{digest(origin)}:lock"
 
 
+def article_record(article_id: str) -> str:
+    """Hash: the version and field digests of a published article (for updates)."""
+    return f"newsflow:article:{article_id}"
+
+
+def near_duplicate_anchor(anchor: str) -> str:
+    """String key: ``<article id>:<its anchor count>`` of the first article with this anchor."""
+    return f"newsflow:nd:{anchor}"
+
+
 def feed_state(feed_url: str) -> str:
     """Hash key: a feed's poll state (validators, last poll, status, counters)."""
     return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}"

@@ -27,6 +27,10 @@ class FeedEntry:
     summary: str = ""
     enqueued_at: float | None = None
     """Unix time the poller enqueued the entry (for end-to-end latency)."""
+    updated_at: str | None = None
+    """The feed's last-modified time of the entry (ISO 8601), when it gives one."""
+    update: bool = False
+    """True when the entry was seen before and the feed says it changed: re-check the page."""
 
     def to_message(self) -> dict[str, Any]:
         """The JSON-safe dict sent through the broker (small: no page bodies)."""
@@ -38,6 +42,8 @@ class FeedEntry:
             "authors": list(self.authors[:10]),
             "summary": self.summary[:1000],
             "enqueued_at": self.enqueued_at,
+            "updated_at": self.updated_at,
+            "update": self.update,
         }
 
     @classmethod
@@ -51,6 +57,8 @@ class FeedEntry:
             authors=tuple(str(a) for a in message.get("authors") or ()),
             summary=str(message.get("summary") or ""),
             enqueued_at=_float_or_none(message.get("enqueued_at")),
+            updated_at=message.get("updated_at") or None,
+            update=bool(message.get("update")),
         )
 
 
@@ -111,13 +119,18 @@ class Article:
 
 
 class OutcomeKind(StrEnum):
-    """The terminal states of an enqueued URL (plus ``already``: decided earlier)."""
+    """The terminal states of an enqueued URL (plus ``already``: decided earlier).
+
+    ``updated`` and ``unchanged`` are the results of re-checking an already published page.
+    """
 
     PUBLISHED = "published"
     DUPLICATE = "duplicate"
     DROPPED = "dropped"
     DEAD = "dead"
     ALREADY = "already"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

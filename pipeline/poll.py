@@ -6,11 +6,13 @@ re-enqueues it (the worker's outcome key absorbs the repeat) instead of losing i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Any
 
 import redis
 
@@ -44,6 +46,7 @@ class PollResult:
     new: int = 0
     entries: int = 0
     skipped: int = 0
+    updated: int = 0
     error: str = ""
     retry_after: float | None = None
 
@@ -131,7 +134,7 @@ def _take_entries(
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
     state["etag"] = response.headers.get("etag", "")
     state["last_modified"] = response.headers.get("last-modified", "")
-    new = _enqueue_new(
+    new, updated = _enqueue_new(
         parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
     )
     status = "warning" if parsed.warning else "ok"
@@ -139,6 +142,7 @@ def _take_entries(
         feed_url=feed.url,
         status=status,
         new=new,
+        updated=updated,
         entries=len(parsed.entries),
         skipped=parsed.skipped,
         error=parsed.warning,
@@ -147,23 +151,37 @@ def _take_entries(
 
 def _enqueue_new(
     parsed: ParsedFeed, feed_url: str, *, client: redis.Redis, enqueue: Enqueue, ttl_s: int
-) -> int:
+) -> tuple[int, int]:
+    """Enqueue unseen entries, and seen ones whose feed ``updated`` time moved on.
+
+    Returns (new, updated). The seen-set remembers each entry's last ``updated`` time.
+    """
     seen_key = keys.feed_seen(feed_url)
     entry_keys = [url_id(e.url) for e in parsed.entries]
-    already = client.hmget(seen_key, entry_keys) if entry_keys else []
+    already: list[Any] = client.hmget(seen_key, entry_keys) if entry_keys else []
     count = client.register_script(_ENQUEUED_LUA)
-    new = 0
+    new = updated = 0
     for entry, key, seen in zip(parsed.entries, entry_keys, already, strict=True):
+        marker = entry.updated_at or "-"
         if seen is not None:
+            if _moved_on(marker, seen.decode()):
+                enqueue(dataclasses.replace(entry, update=True))
+                client.hset(seen_key, key, marker)
+                updated += 1
             continue
         enqueue(entry)  # before marking: a crash in between re-enqueues, never loses
-        if client.hsetnx(seen_key, key, int(time.time())):
+        if client.hsetnx(seen_key, key, marker):
             new += 1
             count(
                 keys=[keys.enqueued_marker(key), keys.ENQUEUED_COUNT, keys.feed_outcomes(feed_url)],
                 args=[ttl_s],
             )
-    return new
+    return new, updated
+
+
+def _moved_on(marker: str, seen: str) -> bool:
+    """True when the entry now carries a later ``updated`` time than when last enqueued."""
+    return marker != "-" and "T" in marker and (seen == "-" or ("T" in seen and marker > seen))
 
 
 def _save_state(

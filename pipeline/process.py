@@ -79,9 +79,10 @@ def process_entry(entry: FeedEntry, services: Services) -> Outcome:
         RetryableError: transient failure; the caller retries later.
         DropArticle: this entry will never produce an article; the caller records why.
     """
-    prior = recorded_outcome(services.client, entry.url)
-    if prior is not None:
-        return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=prior)
+    if not entry.update:
+        prior = recorded_outcome(services.client, entry.url)
+        if prior is not None:
+            return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=prior)
     hooks = services.hooks
     with _timed(hooks, "fetch"):
         page = _fetch(entry, services)
@@ -91,6 +92,8 @@ def process_entry(entry: FeedEntry, services: Services) -> Outcome:
         min_words = services.settings.extract.min_words
         article = parse_article(extraction, page, entry, min_words=min_words)
     with _timed(hooks, "publish"):
+        if entry.update:
+            return services.publisher.publish_update(article, entry)
         return services.publisher.publish_article(article, entry)
 
 

@@ -6,6 +6,7 @@ entry's outcome key, so a task that runs twice (at-least-once delivery) writes n
 
 from __future__ import annotations
 
+import hashlib
 from importlib.resources import files
 from typing import Any
 
@@ -13,25 +14,47 @@ import msgspec
 import redis
 
 from pipeline import keys
-from pipeline.dedupe import text_fingerprint, url_id
+from pipeline.dedupe import near_duplicate_anchors, text_fingerprint, url_id
 from pipeline.errors import RedisUnavailable
 from pipeline.models import Article, FeedEntry, Outcome, OutcomeKind, utc_now
 from pipeline.settings import Settings
 
 SCHEMA_VERSION = "1"
+MIN_ANCHORS = 3
+"""Texts with fewer near-duplicate anchors are only compared exactly."""
 _ENCODER = msgspec.json.Encoder()
 _PUBLISH_LUA = files("pipeline").joinpath("scripts/publish.lua").read_text(encoding="utf-8")
+_UPDATE_LUA = files("pipeline").joinpath("scripts/update.lua").read_text(encoding="utf-8")
 _RECORD_LUA = files("pipeline").joinpath("scripts/record.lua").read_text(encoding="utf-8")
 
 
-def encode_article(article: Article) -> dict[str, bytes | str]:
-    """The stream entry fields of an article (contract v1: id, type, schema, body)."""
+def encode_article(article: Article, kind: str = "article") -> dict[str, bytes | str]:
+    """The stream entry fields of an article (contract v1: id, type, schema, body).
+
+    ``kind`` is ``article``, or ``article.updated`` for a new version (which also carries
+    ``version`` and ``changed``, added by the update script).
+    """
     return {
         "id": article.id,
-        "type": "article",
+        "type": kind,
         "schema": SCHEMA_VERSION,
         "body": _ENCODER.encode(article),
     }
+
+
+def field_digests(article: Article) -> str:
+    """Short digests of the fields an update may change, as ``name=digest;...``."""
+    fields = {
+        "title": article.title,
+        "description": article.description,
+        "authors": "|".join(article.authors),
+        "published_at": article.published_at.isoformat() if article.published_at else "",
+        "text": text_fingerprint(article.text),
+    }
+    return ";".join(
+        f"{name}={hashlib.blake2b(value.encode(), digest_size=6).hexdigest()}"
+        for name, value in fields.items()
+    )
 
 
 def decode_body(body: bytes | str) -> dict[str, Any]:
@@ -48,6 +71,7 @@ class Publisher:
         self._settings = settings
         self._publish = client.register_script(_PUBLISH_LUA)
         self._record = client.register_script(_RECORD_LUA)
+        self._update = client.register_script(_UPDATE_LUA)
 
     def publish_article(self, article: Article, entry: FeedEntry) -> Outcome:
         """Publish ``article`` unless this entry already has an outcome or it is a duplicate.
@@ -64,6 +88,8 @@ class Publisher:
             keys.EVENTS_STREAM,
             keys.OUTCOME_COUNTS,
             keys.feed_outcomes(entry.feed_url),
+            keys.article_record(article.id),
+            *(keys.near_duplicate_anchor(a) for a in near_duplicate_anchors(article.text)),
         ]
         args: list[Any] = [
             self._settings.dedupe_ttl_s,
@@ -72,12 +98,38 @@ class Publisher:
             entry.url,
             entry.feed_url,
             _now_ms(),
+            self._settings.near_duplicate_threshold,
+            MIN_ANCHORS,
+            field_digests(article),
         ]
         for name, value in encode_article(article).items():
             args += [name, value]
         kind, detail = self._run(self._publish, script_keys, args, entry.url)
         if kind == "already":
             return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=detail)
+        return Outcome(kind=OutcomeKind(kind), url=entry.url, ref=detail)
+
+    def publish_update(self, article: Article, entry: FeedEntry) -> Outcome:
+        """Publish ``article.updated`` if a published article's fields changed (once per change).
+
+        An article we have no record of (never published here, or expired) goes through
+        :meth:`publish_article` instead.
+
+        Raises:
+            RedisUnavailable: the script could not run; nothing was written.
+        """
+        script_keys = [
+            keys.article_record(article.id),
+            keys.ARTICLES_STREAM,
+            keys.OUTCOME_COUNTS,
+            keys.feed_outcomes(entry.feed_url),
+        ]
+        args: list[Any] = [self._settings.dedupe_ttl_s, field_digests(article)]
+        for name, value in encode_article(article, "article.updated").items():
+            args += [name, value]
+        kind, detail = self._run(self._update, script_keys, args, entry.url)
+        if kind == "unknown":
+            return self.publish_article(article, entry)
         return Outcome(kind=OutcomeKind(kind), url=entry.url, ref=detail)
 
     def record_outcome(

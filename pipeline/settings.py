@@ -132,6 +132,7 @@ class Settings:
     stream_max_age_s: PositiveInt = 7 * 24 * 3600
     trim_interval_s: PositiveInt = 60
     dedupe_ttl_s: PositiveInt = 7 * 24 * 3600
+    near_duplicate_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     feeds: tuple[FeedConfig, ...] = ()

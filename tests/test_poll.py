@@ -14,6 +14,7 @@ from pipeline.models import FeedEntry
 from pipeline.politeness import HostGate
 from pipeline.poll import due_feeds, poll_feed
 from pipeline.settings import FeedConfig, Settings
+from tests.sites import respond
 
 
 def _poll(feed: FeedConfig, client: redis.Redis, settings: Settings, sink: list[FeedEntry]) -> str:
@@ -85,3 +86,26 @@ def test_failing_feed_backs_off_and_stays_scheduled(
     assert 60 * 8 - 5 < delay <= 60 * 8
     assert due_feeds(redis_client, (feed,), time.time() + delay + 1) == [feed]
     assert due_feeds(redis_client, (feed,), time.time()) == []
+
+
+def test_entry_with_a_later_updated_time_is_enqueued_as_an_update(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    def atom(updated: str) -> bytes:
+        return (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            f'<entry><id>x</id><title>Story</title><link href="{fixture_site.url("/s")}"/>'
+            f"<published>2026-11-20T08:00:00Z</published><updated>{updated}</updated></entry>"
+            "</feed>"
+        ).encode()
+
+    feed = FeedConfig(url=fixture_site.url("/feed.atom"))
+    sink: list[FeedEntry] = []
+    for updated in ("2026-11-20T08:00:00Z", "2026-11-20T08:00:00Z", "2026-11-21T09:30:00Z"):
+        fixture_site.routes["/feed.atom"] = respond(200, atom(updated), "application/atom+xml")
+        _poll(feed, redis_client, settings, sink)
+    assert [(e.update, e.updated_at) for e in sink] == [
+        (False, "2026-11-20T08:00:00+00:00"),
+        (True, "2026-11-21T09:30:00+00:00"),
+    ]
+    assert redis_client.get(keys.ENQUEUED_COUNT) == b"1"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,3 +120,70 @@ def test_dead_letters_go_to_the_dead_stream(redis_client: redis.Redis, settings:
     [(_, dead)] = redis_client.xrange(keys.DEAD_STREAM)
     assert dead[b"attempts"] == b"6" and dead[b"id"].decode() == url_id(entry.url)
     assert json.loads(dead[b"entry"])["url"] == entry.url
+
+
+STORY = json.loads(
+    (Path(__file__).resolve().parent / "fixtures" / "golden" / "sample-tram-line.json").read_text(
+        encoding="utf-8"
+    )
+)["text"]
+
+
+def test_truncated_copy_elsewhere_is_a_near_duplicate(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    first, copy = "https://example.com/tram", "https://wire.example.org/tram-copy"
+    publisher.publish_article(make_article(first, text=STORY), entry_for(first))
+    cut = "\n\n".join(STORY.split("\n\n")[:4]) + "\n\nSubscribe to our newsletter."
+    outcome = publisher.publish_article(make_article(copy, text=cut), entry_for(copy))
+    assert outcome.kind is OutcomeKind.DUPLICATE and outcome.ref == url_id(first)
+    [(_, event)] = redis_client.xrange(keys.EVENTS_STREAM)
+    assert event[b"match"] == b"near_duplicate" and float(event[b"similarity"]) >= 0.9
+
+
+def test_two_workers_racing_on_one_story_publish_it_once(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    urls = [f"https://outlet{i}.example/story" for i in range(8)]
+    texts = [f"Outlet {i} says.\n\n{STORY}" for i in range(8)]
+    barrier = threading.Barrier(8)
+
+    def publish(i: int) -> OutcomeKind:
+        client = redis.Redis(connection_pool=redis_client.connection_pool)
+        barrier.wait()
+        return (
+            Publisher(client, settings)
+            .publish_article(make_article(urls[i], text=texts[i]), entry_for(urls[i]))
+            .kind
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        kinds = list(pool.map(publish, range(8)))
+    assert kinds.count(OutcomeKind.PUBLISHED) == 1 and kinds.count(OutcomeKind.DUPLICATE) == 7
+    assert redis_client.xlen(keys.ARTICLES_STREAM) == 1
+
+
+def test_changed_page_publishes_a_new_version_once(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    url = "https://example.com/live"
+    entry = FeedEntry(url=url, feed_url="https://example.com/feed", update=True)
+    publisher.publish_article(make_article(url, text=STORY), entry_for(url))
+    changed = make_article(url, text=STORY + "\n\nUpdate: the line reopened on Sunday.")
+    first = publisher.publish_update(changed, entry)
+    again = publisher.publish_update(changed, entry)
+    assert first.kind is OutcomeKind.UPDATED and again.kind is OutcomeKind.UNCHANGED
+    entries = redis_client.xrange(keys.ARTICLES_STREAM)
+    assert len(entries) == 2
+    fields = entries[1][1]
+    assert fields[b"type"] == b"article.updated" and fields[b"version"] == b"2"
+    assert fields[b"changed"] == b"text" and fields[b"id"] == entries[0][1][b"id"]
+    retitled = changed.replace(title="A new title")
+    assert publisher.publish_update(retitled, entry).kind is OutcomeKind.UPDATED
+    assert redis_client.xrange(keys.ARTICLES_STREAM)[-1][1][b"changed"] == b"title"
+    unknown = publisher.publish_update(
+        make_article("https://example.com/new"), entry_for("https://example.com/new")
+    )
+    assert unknown.kind is OutcomeKind.PUBLISHED

@@ -12,6 +12,7 @@ import msgspec
 import typer
 
 from pipeline.errors import PipelineError, RedisUnavailable
+from workers.bench_cli import bench_app
 from workers.clikit import (
     fail,
     load_settings,
@@ -150,6 +151,7 @@ app.command()(stats)
 app.command()(doctor)
 app.command()(trim)
 app.add_typer(dead_app, name="dead")
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

@@ -54,10 +54,11 @@ def poll_once(
         level = logging.WARNING if result.status == "error" else logging.INFO
         log.log(
             level,
-            "poll feed=%s status=%s new=%d entries=%d skipped=%d %s",
+            "poll feed=%s status=%s new=%d updated=%d entries=%d skipped=%d %s",
             feed.url,
             result.status,
             result.new,
+            result.updated,
             result.entries,
             result.skipped,
             result.error,
