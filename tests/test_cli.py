@@ -139,3 +139,14 @@ def test_tail_prints_stream_articles_as_json_lines(
     assert [line["url"] for line in lines] == ["https://example.com/0", "https://example.com/1"]
     pretty = _run("tail", "--from", "0", "--count", "1", "--pretty", env=env, timeout=30)
     assert "A title" in pretty.stdout and "Example" in pretty.stdout
+
+
+def test_bench_dedupe_meets_its_targets() -> None:
+    corpus = CORPUS.parent
+    assert corpus.exists(), f"benchmark corpus not found at {corpus}"
+    done = _run("bench", "dedupe", "--corpus", str(corpus), "--json", timeout=300)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["distinct_pages_merged"] == 0
+    assert figures["precision"] >= 0.99 and figures["recall"] >= 0.95
+    assert figures["cpu_ms_per_article"] <= 2
