@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -34,12 +35,35 @@ def respond(
     return handler
 
 
+_VOCABULARY = (  # noqa: SIM905 - a word list reads better as text
+    "council harbour minister river budget station school hospital court market museum "
+    "festival railway bridge airport union farmers police storm village library election "
+    "research energy housing water tourism factory port museum teachers nurses drivers "
+    "announced reported approved rejected opened closed delayed expanded reviewed funded "
+    "on monday tuesday wednesday thursday friday after before during despite because "
+    "while the a new old local national regional several many few most three seven "
+    "twelve forty "
+).split()
+
+
+def story_text(n: int, paragraphs: int = 6, words: int = 55) -> list[str]:
+    """Paragraphs of words drawn with seed ``n``: every story distinct, no near-duplicates."""
+    rng = random.Random(n)
+    return [
+        " ".join(rng.choice(_VOCABULARY) for _ in range(words)).capitalize() + "."
+        for _ in range(paragraphs)
+    ]
+
+
 def article_page(site: LocalSite, n: int, path: str) -> bytes:
-    """A distinct, realistic article (own canonical URL, headline and first paragraph)."""
-    body = ARTICLE.replace(b"{{BASE}}", site.base_url.encode())
-    body = body.replace(b"/articles/rates-hold.html", path.encode())
-    body = body.replace(b"Central bank holds", f"Story {n}: central bank holds".encode())
-    return body.replace(b"<p>The central bank", f"<p>Dispatch {n}. The central bank".encode())
+    """A realistic article page with its own canonical URL, headline and body text."""
+    page = ARTICLE.replace(b"{{BASE}}", site.base_url.encode())
+    page = page.replace(b"/articles/rates-hold.html", path.encode())
+    page = page.replace(b"Central bank holds", f"Story {n}: central bank holds".encode())
+    start = page.index(b'<div class="article-body">')
+    end = page.index(b"</div>", start)
+    body = "".join(f"<p>{p}</p>" for p in story_text(n)).encode()
+    return page[:start] + b'<div class="article-body">' + body + page[end:]
 
 
 def serve_articles(
