@@ -104,6 +104,7 @@ class PollerSettings:
     interval_s: PositiveInt = 900
     max_entries_per_poll: PositiveInt = 500
     seen_ttl_s: PositiveInt = 30 * 24 * 3600
+    lease_ttl_s: Positive = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

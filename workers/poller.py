@@ -12,6 +12,7 @@ import redis
 from pipeline import keys
 from pipeline.dedupe import url_id
 from pipeline.fetch import Fetcher
+from pipeline.lease import Lease
 from pipeline.models import FeedEntry
 from pipeline.politeness import HostGate
 from pipeline.poll import PollResult, due_feeds, poll_feed
@@ -35,12 +36,23 @@ def enqueue_entry(entry: FeedEntry) -> None:
 
 
 def poll_once(
-    feeds: tuple[FeedConfig, ...], *, client: redis.Redis, fetcher: Fetcher, settings: Settings
+    feeds: tuple[FeedConfig, ...],
+    *,
+    client: redis.Redis,
+    fetcher: Fetcher,
+    settings: Settings,
+    lease: Lease | None = None,
 ) -> list[PollResult]:
-    """Poll the given feeds once each, logging one line per feed."""
+    """Poll the given feeds once each, logging one line per feed.
+
+    With a ``lease``, it is renewed before each feed and polling stops if it was lost.
+    """
     gate = HostGate(client, settings.fetch)
     results = []
     for feed in feeds:
+        if lease is not None and not lease.hold():
+            log.warning("poller lease lost to another poller; standing by")
+            break
         result = poll_feed(
             feed,
             fetcher=fetcher,
@@ -70,17 +82,26 @@ def poll_once(
 def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -> None:
     """Poll due feeds until ``stop`` is set."""
     fetcher = Fetcher(settings.fetch)
-    log.info("poller started with %d feeds", len(settings.feeds))
+    lease = Lease(client, keys.POLLER_LEASE, settings.poller.lease_ttl_s)
+    log.info("poller %s started with %d feeds", lease.owner, len(settings.feeds))
     next_trim = 0.0
+    leading = False
     try:
         while not stop.is_set():
-            due = due_feeds(client, settings.feeds, time.time())
-            poll_once(tuple(due), client=client, fetcher=fetcher, settings=settings)
-            if time.monotonic() >= next_trim:
-                _trim(client, settings)
-                next_trim = time.monotonic() + settings.trim_interval_s
+            if lease.hold() != leading:
+                leading = not leading
+                log.info("poller %s is %s", lease.owner, "active" if leading else "standby")
+            if leading:
+                due = due_feeds(client, settings.feeds, time.time())
+                poll_once(
+                    tuple(due), client=client, fetcher=fetcher, settings=settings, lease=lease
+                )
+                if time.monotonic() >= next_trim:
+                    _trim(client, settings)
+                    next_trim = time.monotonic() + settings.trim_interval_s
             stop.wait(1.0)
     finally:
+        lease.release()
         fetcher.close()
 
 
