@@ -21,6 +21,7 @@ from workers.clikit import (
     stop_on_signals,
 )
 from workers.consume_cli import consume, replay
+from workers.feeds_cli import feeds_app
 from workers.logs import configure_logging
 from workers.ops_cli import dead_app, doctor, stats, trim
 
@@ -63,8 +64,11 @@ def poller(
     from workers.poller import poll_once, run_poller
 
     if once:
+        from pipeline.registry import registered_feeds, seed_feeds
+
         fetcher = Fetcher(settings.fetch)
-        enabled = tuple(f for f in settings.feeds if f.enabled)
+        seed_feeds(client, settings.feeds)
+        enabled = tuple(f for f in registered_feeds(client) if f.enabled)
         poll_once(enabled, client=client, fetcher=fetcher, settings=settings)
         fetcher.close()
         return
@@ -152,6 +156,7 @@ app.command()(doctor)
 app.command()(trim)
 app.add_typer(dead_app, name="dead")
 app.add_typer(bench_app, name="bench")
+app.add_typer(feeds_app, name="feeds")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from rich.table import Table
 from pipeline.deadletter import list_dead, purge_dead, reopen_dead
 from pipeline.doctor import run_checks
 from pipeline.errors import RedisUnavailable
+from pipeline.registry import registered_feeds
 from pipeline.retention import trim_all
 from pipeline.stats import OUTCOMES, Stats, collect_stats
 from pipeline.store import connect_redis
@@ -33,12 +34,13 @@ def stats(
     settings = load_settings()
     client = require_redis(settings)
     try:
-        snapshot = collect_stats(client, settings.feeds)
+        feeds = registered_feeds(client) or settings.feeds
+        snapshot = collect_stats(client, feeds)
         if as_json:
             payload = {**asdict(snapshot), "in_flight": snapshot.in_flight}
             sys.stdout.write(msgspec.json.encode(payload).decode() + "\n")
         elif watch > 0:
-            _watch(client, settings.feeds, snapshot, watch)
+            _watch(client, feeds, snapshot, watch)
         else:
             _console.print(_render(snapshot, None, 0))
     except RedisUnavailable as exc:

@@ -16,6 +16,7 @@ from pipeline.lease import Lease
 from pipeline.models import FeedEntry
 from pipeline.politeness import HostGate
 from pipeline.poll import PollResult, due_feeds, poll_feed
+from pipeline.registry import registered_feeds, seed_feeds
 from pipeline.retention import trim_all
 from pipeline.settings import FeedConfig, Settings
 from workers.app import app
@@ -83,7 +84,8 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
     """Poll due feeds until ``stop`` is set."""
     fetcher = Fetcher(settings.fetch)
     lease = Lease(client, keys.POLLER_LEASE, settings.poller.lease_ttl_s)
-    log.info("poller %s started with %d feeds", lease.owner, len(settings.feeds))
+    seeded = seed_feeds(client, settings.feeds)
+    log.info("poller %s started; %d feeds from config/ newly registered", lease.owner, seeded)
     next_trim = 0.0
     leading = False
     try:
@@ -92,7 +94,7 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
                 leading = not leading
                 log.info("poller %s is %s", lease.owner, "active" if leading else "standby")
             if leading:
-                due = due_feeds(client, settings.feeds, time.time())
+                due = due_feeds(client, registered_feeds(client), time.time())
                 poll_once(
                     tuple(due), client=client, fetcher=fetcher, settings=settings, lease=lease
                 )
