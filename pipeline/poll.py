@@ -7,6 +7,7 @@ re-enqueues it (the worker's outcome key absorbs the repeat) instead of losing i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -126,17 +127,21 @@ def _take_entries(
     settings: Settings,
     enqueue: Enqueue,
 ) -> PollResult:
+    body_hash = hashlib.sha256(response.body).hexdigest()[:32]
+    state["etag"] = response.headers.get("etag", "")
+    state["last_modified"] = response.headers.get("last-modified", "")
+    if state.get("content_hash") == body_hash:  # validators missing or lying: same bytes
+        return PollResult(feed_url=feed.url, status="not_modified")
     try:
         parsed = parse_feed(
             response.body, feed.url, max_entries=settings.poller.max_entries_per_poll
         )
     except FeedError as exc:
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
-    state["etag"] = response.headers.get("etag", "")
-    state["last_modified"] = response.headers.get("last-modified", "")
     new, updated = _enqueue_new(
         parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
     )
+    state["content_hash"] = body_hash  # only once its entries are enqueued
     status = "warning" if parsed.warning else "ok"
     return PollResult(
         feed_url=feed.url,

@@ -109,3 +109,25 @@ def test_entry_with_a_later_updated_time_is_enqueued_as_an_update(
         (True, "2026-11-21T09:30:00+00:00"),
     ]
     assert redis_client.get(keys.ENQUEUED_COUNT) == b"1"
+
+
+def test_same_bytes_without_validators_cost_no_parse(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    body = (
+        '<rss version="2.0"><channel><title>t</title>'
+        f"<item><link>{fixture_site.url('/a')}</link></item></channel></rss>"
+    ).encode()
+    fixture_site.routes["/lying.xml"] = respond(200, body, "application/rss+xml")  # no ETag
+    feed = FeedConfig(url=fixture_site.url("/lying.xml"))
+    sink: list[FeedEntry] = []
+    statuses = [_poll(feed, redis_client, settings, sink) for _ in range(3)]
+    assert statuses == ["ok", "not_modified", "not_modified"] and len(sink) == 1
+    fixture_site.routes["/lying.xml"] = respond(
+        200,
+        body.replace(
+            b"</channel>", f"<item><link>{fixture_site.url('/b')}</link></item></channel>".encode()
+        ),
+        "application/rss+xml",
+    )
+    assert _poll(feed, redis_client, settings, sink) == "ok" and len(sink) == 2
