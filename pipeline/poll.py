@@ -32,6 +32,7 @@ from pipeline.fetch import Fetcher, Response, fetch_feed
 from pipeline.models import FeedEntry
 from pipeline.politeness import HostGate
 from pipeline.settings import FeedConfig, Settings
+from pipeline.sitemaps import is_sitemap, parse_sitemap
 
 log = logging.getLogger(__name__)
 _ENQUEUED_LUA = files("pipeline").joinpath("scripts/enqueued.lua").read_text(encoding="utf-8")
@@ -77,8 +78,18 @@ def poll_feed(
         if isinstance(response_or_result, PollResult):
             result = response_or_result
         else:
+
+            def fetch_child(url: str) -> bytes | None:
+                return _child_body(url, feed, fetcher=fetcher, gate=gate)
+
             result = _take_entries(
-                feed, state, response_or_result, client=client, settings=settings, enqueue=enqueue
+                feed,
+                state,
+                response_or_result,
+                client=client,
+                settings=settings,
+                enqueue=enqueue,
+                fetch_child=fetch_child,
             )
         _save_state(client, state_key, state, result, feed, settings)
     except redis.RedisError as exc:
@@ -126,6 +137,7 @@ def _take_entries(
     client: redis.Redis,
     settings: Settings,
     enqueue: Enqueue,
+    fetch_child: Callable[[str], bytes | None],
 ) -> PollResult:
     body_hash = hashlib.sha256(response.body).hexdigest()[:32]
     state["etag"] = response.headers.get("etag", "")
@@ -133,9 +145,12 @@ def _take_entries(
     if state.get("content_hash") == body_hash:  # validators missing or lying: same bytes
         return PollResult(feed_url=feed.url, status="not_modified")
     try:
-        parsed = parse_feed(
-            response.body, feed.url, max_entries=settings.poller.max_entries_per_poll
-        )
+        if is_sitemap(response.body):
+            parsed = _sitemap_entries(response.body, feed.url, settings, fetch_child)
+        else:
+            parsed = parse_feed(
+                response.body, feed.url, max_entries=settings.poller.max_entries_per_poll
+            )
     except FeedError as exc:
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
     new, updated = _enqueue_new(
@@ -152,6 +167,43 @@ def _take_entries(
         skipped=parsed.skipped,
         error=parsed.warning,
     )
+
+
+def _sitemap_entries(
+    body: bytes, feed_url: str, settings: Settings, fetch_child: Callable[[str], bytes | None]
+) -> ParsedFeed:
+    """Entries of a sitemap, or of the first ``max_child_sitemaps`` sitemaps of an index."""
+    poller = settings.poller
+    sitemap = parse_sitemap(
+        body,
+        feed_url,
+        max_entries=poller.max_entries_per_poll,
+        news_max_age_s=poller.news_max_age_s,
+    )
+    entries, skipped = list(sitemap.feed.entries), sitemap.feed.skipped
+    for child_url in sitemap.children[: poller.max_child_sitemaps]:
+        child = fetch_child(child_url)
+        if child is None or len(entries) >= poller.max_entries_per_poll:
+            continue
+        part = parse_sitemap(
+            child,
+            feed_url,
+            max_entries=poller.max_entries_per_poll,
+            news_max_age_s=poller.news_max_age_s,
+        ).feed
+        entries += part.entries[: poller.max_entries_per_poll - len(entries)]
+        skipped += part.skipped
+    return ParsedFeed(title="", entries=tuple(entries), skipped=skipped)
+
+
+def _child_body(url: str, feed: FeedConfig, *, fetcher: Fetcher, gate: HostGate) -> bytes | None:
+    """A child sitemap's bytes, or None if it cannot be fetched now (logged)."""
+    try:
+        with gate.slot(url):
+            return fetch_feed(fetcher, url, headers=feed.headers, proxy=feed.proxy).body
+    except (HostThrottled, UpstreamUnavailable, FetchTimeout, DropArticle) as exc:
+        log.warning("child sitemap %s of %s: %s", url, feed.url, exc)
+        return None
 
 
 def _enqueue_new(

@@ -105,6 +105,8 @@ class PollerSettings:
     max_entries_per_poll: PositiveInt = 500
     seen_ttl_s: PositiveInt = 30 * 24 * 3600
     lease_ttl_s: Positive = 30.0
+    news_max_age_s: PositiveInt = 2 * 24 * 3600
+    max_child_sitemaps: PositiveInt = 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
