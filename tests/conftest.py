@@ -111,6 +111,20 @@ def newsflow(*args: str) -> list[str]:
     return [sys.executable, "-m", "workers.cli", *args]
 
 
+def poll_once(env: dict[str, str], timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `newsflow poller --once` and require success; returns it (its log is on stderr)."""
+    done = subprocess.run(
+        newsflow("poller", "--once"),
+        env=env,
+        cwd=ROOT,
+        timeout=timeout_s,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start real `newsflow worker` (Celery prefork) processes; all are stopped at teardown."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from pipeline.embedded import RedisServer
 from pipeline.local_site import LocalSite, sample_site_dir
 from pipeline.publish import decode_body
 from pipeline.streams import outcome_counts
-from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
+from tests.conftest import poll_once, wait_for, worker_env, write_feeds
 
 EXPECTED = json.loads((sample_site_dir() / "expected.json").read_text(encoding="utf-8"))
 
@@ -28,13 +27,6 @@ def _path(url: bytes) -> str:
     return "/" + url.decode().split("/", 3)[3]
 
 
-def _poll_once(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        newsflow("poller", "--once"), env=env, cwd=ROOT, timeout=60, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def test_feeds_to_stream_exact_articles_once(
     redis_server: RedisServer,
     redis_client: redis.Redis,
@@ -45,7 +37,7 @@ def test_feeds_to_stream_exact_articles_once(
     write_feeds(tmp_path, [sample_site.url(p) for p in EXPECTED["feeds"]])
     env = worker_env(redis_server.url, tmp_path)
     start_worker(env)
-    _poll_once(env)
+    poll_once(env)
     want = len(EXPECTED["published"]) + EXPECTED["duplicates"]
     wait_for(lambda: sum(outcome_counts(redis_client).values()) >= want, 90, "all outcomes")
 
@@ -72,7 +64,7 @@ def test_feeds_to_stream_exact_articles_once(
     assert {tram[0]["url"].split(sample_site.base_url)[1], _path(events[0][b"url"])} == pair
 
     # Polling again finds nothing new: the stream does not grow.
-    _poll_once(env)
+    poll_once(env)
     assert redis_client.xlen(keys.ARTICLES_STREAM) == 6
 
 
@@ -88,10 +80,7 @@ def test_unreachable_and_malformed_feeds_do_not_stop_the_others(
     good = sample_site.url("/feeds/science.json")
     write_feeds(tmp_path, [broken, missing, good])
     env = worker_env(redis_server.url, tmp_path)
-    done = subprocess.run(
-        newsflow("poller", "--once"), env=env, cwd=ROOT, timeout=60, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    done = poll_once(env)
     assert f"feed={broken} status=error" in done.stderr
     assert f"feed={missing} status=error" in done.stderr and "HTTP 404" in done.stderr
     assert f"feed={good} status=ok new=2" in done.stderr

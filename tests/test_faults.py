@@ -24,7 +24,7 @@ from pipeline import keys
 from pipeline.embedded import RedisServer, start_redis
 from pipeline.local_site import LocalSite
 from pipeline.publish import decode_body
-from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
+from tests.conftest import ROOT, newsflow, poll_once, wait_for, worker_env, write_feeds
 from tests.sites import respond, rss, serve_articles
 
 FULL = os.environ.get("NEWSFLOW_FAULTS_FULL") == "1"
@@ -107,10 +107,7 @@ def fault_env(server: RedisServer, tmp_path: Path, **extra: str) -> dict[str, st
 
 
 def poll(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        newsflow("poller", "--once"), env=env, cwd=ROOT, timeout=300, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    poll_once(env, timeout_s=300)
 
 
 def pool_children(pid: int) -> list[int]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import socket
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -24,15 +23,8 @@ from pipeline import keys
 from pipeline.embedded import RedisServer
 from pipeline.local_site import LocalSite
 from pipeline.streams import outcome_counts
-from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
+from tests.conftest import poll_once, wait_for, worker_env, write_feeds
 from tests.sites import article_page, respond, rss, serve_articles
-
-
-def poll_once(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        newsflow("poller", "--once"), env=env, cwd=ROOT, timeout=60, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def max_per_second(site: LocalSite) -> int:

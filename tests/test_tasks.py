@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from pipeline.dedupe import url_id
 from pipeline.embedded import RedisServer
 from pipeline.local_site import LocalSite, sample_site_dir
 from pipeline.streams import outcome_counts
-from tests.conftest import ROOT, newsflow, wait_for, worker_env, write_feeds
+from tests.conftest import poll_once, wait_for, worker_env, write_feeds
 from tests.sites import respond, rss
 
 ARTICLE = (sample_site_dir() / "articles" / "rates-hold.html").read_bytes()
@@ -46,10 +45,7 @@ def test_each_entry_ends_in_exactly_one_outcome(
         NEWSFLOW_WORKER_RETRY_BACKOFF_MAX_S="1",
     )
     start_worker(env)
-    done = subprocess.run(
-        newsflow("poller", "--once"), env=env, cwd=ROOT, timeout=60, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    poll_once(env)
     wait_for(lambda: sum(outcome_counts(redis_client).values()) >= 5, 90, "five outcomes")
 
     assert outcome_counts(redis_client) == {"published": 1, "dropped": 3, "dead": 1}
