@@ -20,8 +20,10 @@ class FeedStats:
 
     url: str
     name: str
+    enabled: bool
     status: str
     error: str
+    items_seen: int
     error_streak: int
     last_poll: float | None
     next_poll: float | None
@@ -104,8 +106,10 @@ def _feed_stats(
     return FeedStats(
         url=feed.url,
         name=feed.name,
+        enabled=feed.enabled,
         status=text.get("status", "never polled"),
         error=text.get("error", ""),
+        items_seen=int(text.get("items_seen", 0)),
         error_streak=int(text.get("error_streak", 0)),
         last_poll=float(text["last_poll"]) if "last_poll" in text else None,
         next_poll=float(text["next_poll"]) if "next_poll" in text else None,

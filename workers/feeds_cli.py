@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -13,13 +14,14 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from pipeline import keys
 from pipeline.discovery import parse_opml, render_opml
 from pipeline.errors import PipelineError
 from pipeline.fetch import Fetcher
 from pipeline.registry import add_feed, find_feeds, registered_feeds, remove_feed, seed_feeds
 from pipeline.settings import FeedConfig
+from pipeline.stats import collect_stats
 from workers.clikit import fail, load_settings, require_redis
+from workers.output import relative_time
 
 feeds_app = typer.Typer(
     help="Manage the feeds the poller polls (a registry in Redis).", no_args_is_help=True
@@ -67,46 +69,23 @@ def feeds_list(
     settings = load_settings()
     client = require_redis(settings)
     seed_feeds(client, settings.feeds)
-    rows = [_row(client, feed) for feed in registered_feeds(client)]
+    feeds = collect_stats(client, registered_feeds(client)).feeds
     if as_json:
-        for row in rows:
-            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+        for feed in feeds:
+            sys.stdout.write(msgspec.json.encode(asdict(feed)).decode() + "\n")
         return
     table = Table("feed", "status", "items seen", "errors", "last poll", "next poll")
     now = time.time()
-    for row in rows:
+    for feed in feeds:
         table.add_row(
-            str(row["name"] or row["url"]),
-            str(row["status"]),
-            str(row["items_seen"]),
-            str(row["error_streak"]),
-            _ago(row["last_poll"], now),
-            _ago(row["next_poll"], now),
+            feed.name or feed.url,
+            feed.status,
+            str(feed.items_seen),
+            str(feed.error_streak),
+            relative_time(feed.last_poll, now),
+            relative_time(feed.next_poll, now),
         )
     _console.print(table)
-
-
-def _row(client: object, feed: FeedConfig) -> dict[str, object]:
-    raw = client.hgetall(keys.feed_state(feed.url))  # type: ignore[attr-defined]
-    state = {k.decode(): v.decode() for k, v in raw.items()}
-    return {
-        "url": feed.url,
-        "name": feed.name,
-        "enabled": feed.enabled,
-        "status": state.get("status", "never polled"),
-        "error": state.get("error", ""),
-        "items_seen": int(state.get("items_seen", 0)),
-        "error_streak": int(state.get("error_streak", 0)),
-        "last_poll": float(state["last_poll"]) if "last_poll" in state else None,
-        "next_poll": float(state["next_poll"]) if "next_poll" in state else None,
-    }
-
-
-def _ago(when: object, now: float) -> str:
-    if not isinstance(when, float):
-        return "-"
-    delta = int(when - now)
-    return f"in {delta} s" if delta >= 0 else f"{-delta} s ago"
 
 
 @feeds_app.command("import-opml")

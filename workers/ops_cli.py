@@ -21,6 +21,7 @@ from pipeline.retention import trim_all
 from pipeline.stats import OUTCOMES, Stats, collect_stats
 from pipeline.store import connect_redis
 from workers.clikit import fail, load_settings, require_redis
+from workers.output import relative_time
 
 dead_app = typer.Typer(help="Inspect, retry and purge dead-lettered entries.", no_args_is_help=True)
 _console = Console(highlight=False)
@@ -89,19 +90,12 @@ def _feed_table(snapshot: Stats) -> Table:
             feed.name or feed.url,
             feed.status,
             str(feed.error_streak),
-            _ago(feed.last_poll, now),
-            _ago(feed.next_poll, now),
+            relative_time(feed.last_poll, now),
+            relative_time(feed.next_poll, now),
             *(str(feed.counts.get(n, 0)) for n in OUTCOMES),
             str(feed.counts.get("enqueued", 0)),
         )
     return table
-
-
-def _ago(when: float | None, now: float) -> str:
-    if when is None:
-        return "-"
-    delta = int(when - now)
-    return f"in {delta} s" if delta >= 0 else f"{-delta} s ago"
 
 
 def doctor() -> None:

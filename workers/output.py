@@ -27,3 +27,11 @@ def print_article(article: dict[str, Any], *, pretty: bool) -> None:
     _console.print(f"  [dim]{article.get('url', '')}[/dim]")
     text = str(article.get("text", ""))
     _console.print(f"  {text[:200]}{'…' if len(text) > 200 else ''}\n")
+
+
+def relative_time(when: float | None, now: float) -> str:
+    """``in 12 s`` / ``40 s ago`` for a Unix time, ``-`` when there is none."""
+    if when is None:
+        return "-"
+    delta = int(when - now)
+    return f"in {delta} s" if delta >= 0 else f"{-delta} s ago"
