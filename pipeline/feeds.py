@@ -7,6 +7,7 @@ JSON Feed, which feedparser 6 does not read, has a small parser here.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -17,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from pipeline.cadence import feed_period_s
 from pipeline.errors import FeedError
 from pipeline.models import FeedEntry
 
@@ -32,6 +34,8 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...]
     skipped: int
     warning: str = ""
+    period_s: float | None = None
+    """How often the feed says it changes (RSS ``<ttl>``, ``sy:updatePeriod``), if it does."""
 
 
 def parse_feed(body: bytes, feed_url: str, *, max_entries: int = 500) -> ParsedFeed:
@@ -59,7 +63,14 @@ def _parse_xml_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
         raise FeedError(f"not a feed: {problem}", url=feed_url)
     raw = [_entry_from_feedparser(e, feed_url) for e in parsed.entries]
     warning = f"malformed feed: {parsed.get('bozo_exception')}" if parsed.get("bozo") else ""
-    return _collect(str(parsed.feed.get("title", "")), raw, max_entries, warning)
+    feed = parsed.feed
+    collected = _collect(str(feed.get("title", "")), raw, max_entries, warning)
+    period_s = feed_period_s(
+        str(feed.get("ttl", "")),
+        str(feed.get("sy_updateperiod", "")),
+        str(feed.get("sy_updatefrequency", "")),
+    )
+    return dataclasses.replace(collected, period_s=period_s)
 
 
 def _entry_from_feedparser(entry: Any, feed_url: str) -> FeedEntry | None:
@@ -77,6 +88,7 @@ def _entry_from_feedparser(entry: Any, feed_url: str) -> FeedEntry | None:
         updated_at=_struct_time_iso(_modified_time(entry)),
         authors=authors,
         summary=str(entry.get("summary", "")).strip(),
+        guid=str(entry.get("id") or "").strip()[:MAX_URL_LENGTH],
     )
 
 
@@ -130,7 +142,15 @@ def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
         updated_at=_iso_or_none(item.get("date_modified")),
         authors=_json_authors(item),
         summary=_text(item.get("summary")).strip(),
+        guid=_json_id(item.get("id")),
     )
+
+
+def _json_id(value: Any) -> str:
+    """A JSON Feed item's ``id`` (a string by the spec; numbers are seen in the wild)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value).strip()[:MAX_URL_LENGTH]
 
 
 def _json_authors(item: dict[str, Any]) -> tuple[str, ...]:

@@ -22,6 +22,8 @@ ENQUEUED_COUNT = "newsflow:stats:enqueued"
 FEEDS_STATE_PREFIX = "newsflow:feed:"
 FEED_REGISTRY = "newsflow:feeds"
 """Hash: feed URL -> feed settings (JSON): the feeds the poller polls."""
+FEED_SCHEDULE = "newsflow:schedule"
+"""Sorted set: feed URL -> its next poll time (unix seconds)."""
 POLLER_LEASE = "newsflow:poller:lock"
 """String key: the poller process allowed to poll now (a lease renewed while it runs)."""
 CELERY_KEY_PREFIX = "newsflow:q:"
@@ -93,7 +95,7 @@ def feed_state(feed_url: str) -> str:
 
 
 def feed_seen(feed_url: str) -> str:
-    """Hash key: entry key -> first-seen time, for a feed's entries already enqueued."""
+    """Hash key: entry key -> ``<updated marker>|<first seen>`` for entries already enqueued."""
     return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}:seen"
 
 

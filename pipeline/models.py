@@ -31,6 +31,8 @@ class FeedEntry:
     """The feed's last-modified time of the entry (ISO 8601), when it gives one."""
     update: bool = False
     """True when the entry was seen before and the feed says it changed: re-check the page."""
+    guid: str = ""
+    """The feed's own id of the entry (RSS guid, Atom id, JSON Feed id); not sent to workers."""
 
     def to_message(self) -> dict[str, Any]:
         """The JSON-safe dict sent through the broker (small: no page bodies)."""

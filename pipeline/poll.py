@@ -10,7 +10,8 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -18,6 +19,14 @@ from typing import Any
 import redis
 
 from pipeline import keys
+from pipeline.cadence import (
+    Bounds,
+    backoff_interval,
+    jitter,
+    next_interval,
+    observed_interval,
+    server_hint_s,
+)
 from pipeline.dedupe import url_id
 from pipeline.errors import (
     DropArticle,
@@ -31,6 +40,7 @@ from pipeline.feeds import ParsedFeed, parse_feed
 from pipeline.fetch import Fetcher, Response, fetch_feed
 from pipeline.models import FeedEntry
 from pipeline.politeness import HostGate
+from pipeline.schedule import schedule_poll
 from pipeline.settings import FeedConfig, Settings
 from pipeline.sitemaps import is_sitemap, parse_sitemap
 
@@ -51,6 +61,12 @@ class PollResult:
     updated: int = 0
     error: str = ""
     retry_after: float | None = None
+    hint_s: float = 0.0
+    """The shortest interval the server asks for (``<ttl>``, ``sy:``, Cache-Control)."""
+    published: tuple[str | None, ...] = ()
+    """Publication times of the document's entries (for the adaptive interval)."""
+    overflowed: bool = False
+    """Every entry of the document was new: items may have been missed since last time."""
 
 
 def poll_feed(
@@ -125,7 +141,8 @@ def _fetch(
     except (FetchTimeout, DropArticle) as exc:
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
     if response.status == 304:
-        return PollResult(feed_url=feed.url, status="not_modified")
+        hint = server_hint_s(response.headers, ttl_s=None, period_s=None, now=time.time())
+        return PollResult(feed_url=feed.url, status="not_modified", hint_s=hint)
     return response
 
 
@@ -142,8 +159,11 @@ def _take_entries(
     body_hash = hashlib.sha256(response.body).hexdigest()[:32]
     state["etag"] = response.headers.get("etag", "")
     state["last_modified"] = response.headers.get("last-modified", "")
+    now = time.time()
+    cache_hint = server_hint_s(response.headers, ttl_s=None, period_s=None, now=now)
+    polled_before = "content_hash" in state
     if state.get("content_hash") == body_hash:  # validators missing or lying: same bytes
-        return PollResult(feed_url=feed.url, status="not_modified")
+        return PollResult(feed_url=feed.url, status="not_modified", hint_s=cache_hint)
     try:
         if is_sitemap(response.body):
             parsed = _sitemap_entries(response.body, feed.url, settings, fetch_child)
@@ -153,20 +173,40 @@ def _take_entries(
             )
     except FeedError as exc:
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
-    new, updated = _enqueue_new(
+    new, updated, entry_keys_ = _enqueue_new(
         parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
     )
     state["content_hash"] = body_hash  # only once its entries are enqueued
-    status = "warning" if parsed.warning else "ok"
+    _prune_daily(client, feed.url, state, set(entry_keys_), settings, now)
     return PollResult(
         feed_url=feed.url,
-        status=status,
+        status="warning" if parsed.warning else "ok",
         new=new,
         updated=updated,
         entries=len(parsed.entries),
         skipped=parsed.skipped,
         error=parsed.warning,
+        hint_s=max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s)),
+        published=tuple(e.published_at for e in parsed.entries),
+        overflowed=polled_before and new > 1 and new == len(parsed.entries),
     )
+
+
+def _prune_daily(
+    client: redis.Redis,
+    feed_url: str,
+    state: dict[str, str],
+    current: set[str],
+    settings: Settings,
+    now: float,
+) -> None:
+    """Prune the feed's seen-set at most once a day (see :func:`prune_seen`)."""
+    if now - float(state.get("pruned_at") or 0) < 86400:
+        return
+    pruned = prune_seen(client, feed_url, current, older_than=now - settings.poller.seen_ttl_s)
+    state["pruned_at"] = str(now)
+    if pruned:
+        log.info("feed %s: forgot %d entries that left the feed", feed_url, pruned)
 
 
 def _sitemap_entries(
@@ -206,39 +246,93 @@ def _child_body(url: str, feed: FeedConfig, *, fetcher: Fetcher, gate: HostGate)
         return None
 
 
+def entry_keys(entries: Sequence[FeedEntry]) -> list[str]:
+    """The seen-set key of each entry: its guid, else its canonical link, else title+date.
+
+    A guid that several entries of the same document share is not trusted: those entries
+    are keyed by their links instead.
+    """
+    guids = Counter(e.guid for e in entries if e.guid)
+    return [entry_key(e, trust_guid=guids[e.guid] == 1) for e in entries]
+
+
+def entry_key(entry: FeedEntry, *, trust_guid: bool = True) -> str:
+    """One entry's key in its feed's seen-set (see :func:`entry_keys`)."""
+    if entry.guid and trust_guid:
+        return "g" + keys.digest(entry.guid)[:31]
+    if entry.url:
+        return url_id(entry.url)
+    return "t" + keys.digest(f"{entry.title}|{entry.published_at or ''}")[:31]
+
+
 def _enqueue_new(
     parsed: ParsedFeed, feed_url: str, *, client: redis.Redis, enqueue: Enqueue, ttl_s: int
-) -> tuple[int, int]:
+) -> tuple[int, int, list[str]]:
     """Enqueue unseen entries, and seen ones whose feed ``updated`` time moved on.
 
-    Returns (new, updated). The seen-set remembers each entry's last ``updated`` time.
+    Returns (new, updated, the document's entry keys). The seen-set remembers each entry's
+    last ``updated`` time and when it was first seen.
     """
     seen_key = keys.feed_seen(feed_url)
-    entry_keys = [url_id(e.url) for e in parsed.entries]
-    already: list[Any] = client.hmget(seen_key, entry_keys) if entry_keys else []
+    entry_keys_ = entry_keys(parsed.entries)
+    already: list[Any] = client.hmget(seen_key, entry_keys_) if entry_keys_ else []
     count = client.register_script(_ENQUEUED_LUA)
+    now = str(int(time.time()))
     new = updated = 0
-    for entry, key, seen in zip(parsed.entries, entry_keys, already, strict=True):
+    done: set[str] = set()
+    for entry, key, seen in zip(parsed.entries, entry_keys_, already, strict=True):
+        if key in done:  # the same entry twice in one document
+            continue
+        done.add(key)
         marker = entry.updated_at or "-"
         if seen is not None:
-            if _moved_on(marker, seen.decode()):
+            last, _, first_seen = seen.decode().partition("|")
+            if _moved_on(marker, last):
                 enqueue(dataclasses.replace(entry, update=True))
-                client.hset(seen_key, key, marker)
+                client.hset(seen_key, key, f"{marker}|{first_seen or now}")
                 updated += 1
             continue
         enqueue(entry)  # before marking: a crash in between re-enqueues, never loses
-        if client.hsetnx(seen_key, key, marker):
+        if client.hsetnx(seen_key, key, f"{marker}|{now}"):
             new += 1
             count(
-                keys=[keys.enqueued_marker(key), keys.ENQUEUED_COUNT, keys.feed_outcomes(feed_url)],
+                keys=[
+                    keys.enqueued_marker(url_id(entry.url)),
+                    keys.ENQUEUED_COUNT,
+                    keys.feed_outcomes(feed_url),
+                ],
                 args=[ttl_s],
             )
-    return new, updated
+    return new, updated, entry_keys_
 
 
 def _moved_on(marker: str, seen: str) -> bool:
     """True when the entry now carries a later ``updated`` time than when last enqueued."""
     return marker != "-" and "T" in marker and (seen == "-" or ("T" in seen and marker > seen))
+
+
+def prune_seen(client: redis.Redis, feed_url: str, current: set[str], *, older_than: float) -> int:
+    """Forget entries that left the feed and were first seen before ``older_than``.
+
+    Keeps the seen-set of an active feed from growing for ever. Returns how many went.
+    """
+    seen_key = keys.feed_seen(feed_url)
+    stale = [
+        field
+        for field, value in client.hscan_iter(seen_key, count=1000)
+        if field.decode() not in current and _first_seen(value) < older_than
+    ]
+    for start in range(0, len(stale), 1000):
+        client.hdel(seen_key, *stale[start : start + 1000])
+    return len(stale)
+
+
+def _first_seen(value: bytes) -> float:
+    _, _, first = value.decode().partition("|")
+    try:
+        return float(first)
+    except ValueError:  # written before first-seen times were kept
+        return 0.0
 
 
 def _save_state(
@@ -251,42 +345,59 @@ def _save_state(
 ) -> None:
     now = time.time()
     failed = result.status == "error"
-    streak = int(state.get("error_streak", "0")) + 1 if failed else 0
-    if result.status == "deferred":
-        streak = int(state.get("error_streak", "0"))
-    interval = feed.interval_s or settings.poller.interval_s
-    delay = min(interval * 2 ** min(streak, 6), 24 * 3600) if failed else interval
-    if result.retry_after is not None:
-        delay = max(delay, result.retry_after) if failed else result.retry_after
+    streak = int(state.get("error_streak", "0"))
+    streak = streak + 1 if failed else (streak if result.status == "deferred" else 0)
+    bounds = _bounds(settings)
+    normal = _normal_interval(feed, state, result, settings, now)
+    delay = _delay(bounds, result, normal, streak)
     state.update(
         url=feed.url,
         last_poll=str(now),
         status=result.status,
         error=result.error,
         error_streak=str(streak),
+        interval_s=f"{normal:.0f}",
         next_poll=str(now + delay),
         items_seen=str(int(state.get("items_seen", "0")) + result.new),
     )
     pipe = client.pipeline()
     pipe.hset(state_key, mapping=dict(state))  # type: ignore[arg-type]
     pipe.expire(keys.feed_seen(feed.url), settings.poller.seen_ttl_s)
+    schedule_poll(pipe, feed.url, now + delay)
     pipe.execute()
 
 
-def due_feeds(client: redis.Redis, feeds: tuple[FeedConfig, ...], now: float) -> list[FeedConfig]:
-    """The enabled feeds whose next poll time has come (never-polled feeds are due).
+def _bounds(settings: Settings) -> Bounds:
+    poller = settings.poller
+    return Bounds(
+        default_s=poller.interval_s, min_s=poller.min_interval_s, max_s=poller.max_interval_s
+    )
 
-    Raises:
-        RedisUnavailable: feed state could not be read.
-    """
-    enabled = [f for f in feeds if f.enabled]
-    try:
-        pipe = client.pipeline()
-        for feed in enabled:
-            pipe.hget(keys.feed_state(feed.url), "next_poll")
-        next_polls = pipe.execute()
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"feed state unavailable: {exc}") from exc
-    return [
-        f for f, nxt in zip(enabled, next_polls, strict=True) if nxt is None or float(nxt) <= now
-    ]
+
+def _normal_interval(
+    feed: FeedConfig, state: dict[str, str], result: PollResult, settings: Settings, now: float
+) -> float:
+    """The feed's interval when all is well: its override, else adaptive (or the default)."""
+    if feed.interval_s:
+        return float(feed.interval_s)
+    bounds = _bounds(settings)
+    previous = float(state.get("interval_s") or 0) or None
+    if not settings.poller.adaptive:
+        previous, observed = bounds.default_s, None
+    else:
+        observed = observed_interval(result.published, now) if result.published else None
+    return next_interval(
+        bounds,
+        observed_s=observed,
+        previous_s=previous,
+        overflowed=result.overflowed,
+        hint_s=result.hint_s,
+    )
+
+
+def _delay(bounds: Bounds, result: PollResult, normal: float, streak: int) -> float:
+    """Seconds until the next poll: jittered normal interval, backoff, or ``Retry-After``."""
+    if result.status == "deferred":
+        return result.retry_after or 1.0
+    delay = backoff_interval(bounds, normal_s=normal, streak=streak) if streak else jitter(normal)
+    return max(delay, result.retry_after or 0.0)

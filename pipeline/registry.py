@@ -12,6 +12,7 @@ from pipeline.discovery import discover_feeds, well_known_candidates
 from pipeline.errors import FeedError, PipelineError, RedisUnavailable
 from pipeline.feeds import parse_feed
 from pipeline.fetch import FEED_TYPES, HTML_TYPES, Fetcher
+from pipeline.schedule import schedule_new
 from pipeline.settings import FeedConfig
 
 
@@ -22,9 +23,12 @@ def seed_feeds(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> int:
         RedisUnavailable: Redis could not be reached.
     """
     try:
-        return sum(
-            int(client.hsetnx(keys.FEED_REGISTRY, f.url, msgspec.json.encode(f))) for f in feeds
-        )
+        added = 0
+        for feed in feeds:
+            if client.hsetnx(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)):
+                schedule_new(client, feed)
+                added += 1
+        return added
     except redis.RedisError as exc:
         raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
 
@@ -44,15 +48,17 @@ def registered_feeds(client: redis.Redis) -> tuple[FeedConfig, ...]:
 
 
 def add_feed(client: redis.Redis, feed: FeedConfig) -> bool:
-    """Register (or replace) a feed; True if it was new.
+    """Register (or replace) a feed, due now if it was not scheduled; True if it was new.
 
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
     try:
-        return bool(client.hset(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)))
+        new = bool(client.hset(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)))
+        schedule_new(client, feed)
     except redis.RedisError as exc:
         raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
+    return new
 
 
 def remove_feed(client: redis.Redis, url: str) -> bool:
@@ -62,6 +68,7 @@ def remove_feed(client: redis.Redis, url: str) -> bool:
         RedisUnavailable: Redis could not be reached.
     """
     try:
+        client.zrem(keys.FEED_SCHEDULE, url)
         return bool(client.hdel(keys.FEED_REGISTRY, url))
     except redis.RedisError as exc:
         raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc

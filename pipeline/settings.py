@@ -102,11 +102,27 @@ class PollerSettings:
     """Feed polling."""
 
     interval_s: PositiveInt = 900
+    """The interval when nothing is known yet (or ``adaptive`` is off)."""
+    adaptive: bool = True
+    """Adapt each feed's interval to how often it publishes, within min/max."""
+    min_interval_s: PositiveInt = 300
+    max_interval_s: PositiveInt = 6 * 3600
+    """Also the cap of the error backoff: a failing feed is still polled this often."""
+    concurrency: PositiveInt = 8
+    """Feeds polled at the same time (threads of the active poller)."""
+    max_polls_per_host: PositiveInt = 2
     max_entries_per_poll: PositiveInt = 500
     seen_ttl_s: PositiveInt = 30 * 24 * 3600
     lease_ttl_s: Positive = 30.0
     news_max_age_s: PositiveInt = 2 * 24 * 3600
     max_child_sitemaps: PositiveInt = 20
+
+    def __post_init__(self) -> None:
+        if not self.min_interval_s <= self.interval_s <= self.max_interval_s:
+            raise ValueError(
+                f"poller intervals must satisfy min_interval_s ({self.min_interval_s}) <= "
+                f"interval_s ({self.interval_s}) <= max_interval_s ({self.max_interval_s})"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,8 @@ class FeedStats:
     error_streak: int
     last_poll: float | None
     next_poll: float | None
+    interval_s: float | None
+    """The feed's current interval when healthy (fixed, or adapted to its entry rate)."""
     counts: dict[str, int]
 
 
@@ -113,6 +115,7 @@ def _feed_stats(
         error_streak=int(text.get("error_streak", 0)),
         last_poll=float(text["last_poll"]) if "last_poll" in text else None,
         next_poll=float(text["next_poll"]) if "next_poll" in text else None,
+        interval_s=float(text["interval_s"]) if "interval_s" in text else None,
         counts=_ints(counts),
     )
 

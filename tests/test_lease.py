@@ -36,7 +36,11 @@ def test_standby_poller_takes_over_when_the_active_one_is_killed(
     fixture_site.routes["/feed.xml"] = rss(fixture_site, [])
     write_feeds(tmp_path, [fixture_site.url("/feed.xml")])
     env = worker_env(
-        redis_server.url, tmp_path, NEWSFLOW_POLLER_INTERVAL_S="1", NEWSFLOW_POLLER_LEASE_TTL_S="3"
+        redis_server.url,
+        tmp_path,
+        NEWSFLOW_POLLER_INTERVAL_S="1",
+        NEWSFLOW_POLLER_MIN_INTERVAL_S="1",
+        NEWSFLOW_POLLER_LEASE_TTL_S="3",
     )
     pollers = [
         subprocess.Popen(

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import redis
 
 from pipeline import keys
+from pipeline import poll as poll_module
 from pipeline.fetch import Fetcher
 from pipeline.local_site import LocalSite
 from pipeline.models import FeedEntry
 from pipeline.politeness import HostGate
-from pipeline.poll import due_feeds, poll_feed
+from pipeline.poll import poll_feed, prune_seen
+from pipeline.registry import add_feed
+from pipeline.schedule import due_feeds
 from pipeline.settings import FeedConfig, Settings
 from tests.sites import respond
 
@@ -78,14 +83,17 @@ def test_failing_feed_backs_off_and_stays_scheduled(
     redis_client: redis.Redis, settings: Settings, sample_site: LocalSite
 ) -> None:
     feed = FeedConfig(url=sample_site.url("/feeds/missing.xml"), interval_s=60)
+    add_feed(redis_client, feed)
+    assert due_feeds(redis_client, time.time(), limit=10) == [feed]  # new: due now
     for _ in range(3):
         assert _poll(feed, redis_client, settings, []) == "error"
     state = redis_client.hgetall(keys.feed_state(feed.url))
     assert state[b"error_streak"] == b"3" and b"HTTP 404" in state[b"error"]
     delay = float(state[b"next_poll"]) - time.time()
-    assert 60 * 8 - 5 < delay <= 60 * 8
-    assert due_feeds(redis_client, (feed,), time.time() + delay + 1) == [feed]
-    assert due_feeds(redis_client, (feed,), time.time()) == []
+    assert 60 * 8 * 0.9 - 5 < delay <= 60 * 8 * 1.1  # 60 s doubled three times, jittered
+    assert redis_client.zscore(keys.FEED_SCHEDULE, feed.url) == float(state[b"next_poll"])
+    assert due_feeds(redis_client, time.time() + delay + 1, limit=10) == [feed]
+    assert due_feeds(redis_client, time.time(), limit=10) == []
 
 
 def test_entry_with_a_later_updated_time_is_enqueued_as_an_update(
@@ -131,3 +139,163 @@ def test_same_bytes_without_validators_cost_no_parse(
         "application/rss+xml",
     )
     assert _poll(feed, redis_client, settings, sink) == "ok" and len(sink) == 2
+
+
+def _rss(items: list[tuple[str, str, str]], channel_extra: str = "") -> bytes:
+    """RSS with (guid, link, pubDate ISO) items."""
+    body = "".join(
+        f"<item><guid isPermaLink='false'>{guid}</guid><link>{link}</link>"
+        f"<title>{guid}</title><pubDate>{_rfc822(date)}</pubDate></item>"
+        for guid, link, date in items
+    )
+    return (
+        '<rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">'
+        f"<channel><title>t</title>{channel_extra}{body}</channel></rss>"
+    ).encode()
+
+
+def _rfc822(iso: str) -> str:
+    from email.utils import format_datetime
+
+    return format_datetime(datetime.fromisoformat(iso)) if iso else ""
+
+
+def _ago(seconds: float) -> str:
+    return datetime.fromtimestamp(time.time() - seconds, UTC).isoformat()
+
+
+def test_entries_are_keyed_by_guid_so_a_changed_link_is_not_a_new_entry(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/g.xml"))
+    sink: list[FeedEntry] = []
+    a, b = fixture_site.url("/a"), fixture_site.url("/b")
+    fixture_site.routes["/g.xml"] = respond(200, _rss([("id-1", a, ""), ("id-2", b, "")]))
+    _poll(feed, redis_client, settings, sink)
+    moved = [("id-1", a + "?ref=rss2", ""), ("id-2", b, ""), ("id-3", b + "?p=3", "")]
+    fixture_site.routes["/g.xml"] = respond(200, _rss(moved))
+    _poll(feed, redis_client, settings, sink)
+    assert [e.url.rsplit("/", 1)[-1] for e in sink] == ["a", "b", "b?p=3"]
+
+
+def test_shared_guids_fall_back_to_links_and_repeated_entries_count_once(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/dup.xml"))
+    a, b = fixture_site.url("/a"), fixture_site.url("/b")
+    items = [("same", a, ""), ("same", b, ""), ("other", b, ""), ("other", b, "")]
+    fixture_site.routes["/dup.xml"] = respond(200, _rss(items))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok"
+    assert sorted(e.url.rsplit("/", 1)[-1] for e in sink) == ["a", "b"]
+    assert int(redis_client.get(keys.ENQUEUED_COUNT) or 0) == 2  # a and b, once each
+
+
+def test_unchanged_feed_is_answered_304_and_costs_no_parse(
+    redis_client: redis.Redis,
+    settings: Settings,
+    fixture_site: LocalSite,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = _rss([("id-1", fixture_site.url("/a"), "")])
+    answers: list[int] = []
+
+    def conditional(request: BaseHTTPRequestHandler) -> None:
+        status = 304 if request.headers.get("If-None-Match") == '"v1"' else 200
+        answers.append(status)
+        respond(status, b"" if status == 304 else body, headers=(("ETag", '"v1"'),))(request)
+
+    parses: list[str] = []
+    real_parse = poll_module.parse_feed
+    monkeypatch.setattr(
+        poll_module, "parse_feed", lambda *a, **k: parses.append("x") or real_parse(*a, **k)
+    )
+    fixture_site.routes["/c.xml"] = conditional
+    feed = FeedConfig(url=fixture_site.url("/c.xml"))
+    statuses = [_poll(feed, redis_client, settings, []) for _ in range(4)]
+    assert statuses == ["ok"] + ["not_modified"] * 3
+    assert answers == [200, 304, 304, 304] and len(parses) == 1
+
+
+def test_feed_failing_ten_times_is_still_polled_and_recovers(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/flaky.xml"))
+    add_feed(redis_client, feed)
+    fixture_site.routes["/flaky.xml"] = respond(500, b"down")
+    delays = []
+    for _ in range(10):
+        assert _poll(feed, redis_client, settings, []) == "error"
+        delays.append(
+            float(redis_client.hget(keys.feed_state(feed.url), "next_poll")) - time.time()
+        )
+    max_s = settings.poller.max_interval_s
+    assert delays[0] < delays[2] < delays[4] and all(d <= max_s * 1.1 for d in delays)
+    assert redis_client.zscore(keys.FEED_SCHEDULE, feed.url) is not None  # never given up
+    fixture_site.routes["/flaky.xml"] = respond(200, _rss([("1", fixture_site.url("/a"), "")]))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok" and len(sink) == 1
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert state[b"error_streak"] == b"0"
+    assert float(state[b"next_poll"]) - time.time() <= settings.poller.interval_s * 1.1
+
+
+def _interval_after_poll(
+    client: redis.Redis, settings: Settings, site: LocalSite, body: bytes, **headers: str
+) -> float:
+    site.routes["/adaptive.xml"] = respond(
+        200, body, "application/rss+xml", headers=tuple(headers.items())
+    )
+    feed = FeedConfig(url=site.url("/adaptive.xml"))
+    client.delete(keys.feed_state(feed.url), keys.feed_seen(feed.url))
+    assert _poll(feed, client, settings, []) == "ok"
+    return float(client.hget(keys.feed_state(feed.url), "interval_s"))
+
+
+def test_interval_adapts_to_the_entry_rate_and_honours_server_hints(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    def items(gap_s: float) -> list[tuple[str, str, str]]:
+        return [(f"{i}", fixture_site.url(f"/{i}"), _ago(gap_s * i + 60)) for i in range(20)]
+
+    def interval(body: bytes, **headers: str) -> float:
+        return _interval_after_poll(redis_client, settings, fixture_site, body, **headers)
+
+    assert 1200 <= interval(_rss(items(1800))) <= 1900  # an entry every 30 min
+    assert interval(_rss(items(60))) == settings.poller.min_interval_s
+    slow = interval(_rss(items(3 * 86400)))
+    assert slow == settings.poller.max_interval_s
+    assert interval(_rss(items(600), "<ttl>120</ttl>")) == 7200
+    hourly = "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>1</sy:updateFrequency>"
+    assert interval(_rss(items(600), hourly)) == 3600
+    assert interval(_rss(items(600)), **{"Cache-Control": "max-age=2700"}) == 2700
+    assert interval(_rss([("x", fixture_site.url("/x"), "")])) == settings.poller.interval_s
+
+
+def test_interval_halves_when_every_entry_was_new(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/burst.xml"))
+    for batch in range(2):
+        undated = [(f"{batch}-{i}", fixture_site.url(f"/{batch}/{i}"), "") for i in range(5)]
+        fixture_site.routes["/burst.xml"] = respond(200, _rss(undated))
+        _poll(feed, redis_client, settings, [])
+    assert float(redis_client.hget(keys.feed_state(feed.url), "interval_s")) == 450
+
+
+def test_prune_forgets_old_entries_that_left_the_feed(redis_client: redis.Redis) -> None:
+    feed_url = "http://127.0.0.1:9/feed.xml"
+    seen = keys.feed_seen(feed_url)
+    now = time.time()
+    redis_client.hset(
+        seen,
+        mapping={
+            "current-old": f"-|{now - 90 * 86400:.0f}",
+            "gone-old": f"-|{now - 90 * 86400:.0f}",
+            "gone-recent": f"-|{now - 86400:.0f}",
+            "legacy": "-",
+        },
+    )
+    pruned = prune_seen(redis_client, feed_url, {"current-old"}, older_than=now - 30 * 86400)
+    assert pruned == 2
+    assert sorted(redis_client.hkeys(seen)) == [b"current-old", b"gone-recent"]

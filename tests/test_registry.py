@@ -68,7 +68,11 @@ def test_feeds_add_from_a_homepage_list_remove_and_opml(
     assert {row["url"] for row in listed} == urls
     world = next(row for row in listed if row["url"].endswith("world.xml"))
     assert world["status"] == "ok" and world["items_seen"] == 4 and world["error_streak"] == 0
-    assert world["next_poll"] > world["last_poll"]
+    assert world["next_poll"] > world["last_poll"] and 300 <= world["interval_s"] <= 6 * 3600
+    table = cli(redis_server, tmp_path, "feeds", "list").stdout
+    for column in ("status", "items seen", "errors", "interval", "last poll", "next poll"):
+        assert column in table
+    assert "world.xml" in table or "World" in table
 
     opml = tmp_path / "feeds.opml"
     cli(redis_server, tmp_path, "feeds", "export-opml", str(opml))

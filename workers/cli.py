@@ -60,17 +60,14 @@ def poller(
     """Poll the configured feeds and enqueue new entries."""
     settings = load_settings()
     client = require_redis(settings)
-    from pipeline.fetch import Fetcher
     from workers.poller import poll_once, run_poller
 
     if once:
         from pipeline.registry import registered_feeds, seed_feeds
 
-        fetcher = Fetcher(settings.fetch)
         seed_feeds(client, settings.feeds)
         enabled = tuple(f for f in registered_feeds(client) if f.enabled)
-        poll_once(enabled, client=client, fetcher=fetcher, settings=settings)
-        fetcher.close()
+        poll_once(enabled, client=client, settings=settings)
         return
     from workers.metrics import serve_poller_metrics
 

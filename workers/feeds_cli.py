@@ -26,7 +26,7 @@ from workers.output import relative_time
 feeds_app = typer.Typer(
     help="Manage the feeds the poller polls (a registry in Redis).", no_args_is_help=True
 )
-_console = Console(highlight=False)
+_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 @feeds_app.command("add")
@@ -65,7 +65,7 @@ def feeds_remove(url: Annotated[str, typer.Argument(help="The feed URL.")]) -> N
 def feeds_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
-    """Every feed with its last poll, status, items seen, error streak and next poll."""
+    """Every feed with its last poll, status, items seen, error streak, interval, next poll."""
     settings = load_settings()
     client = require_redis(settings)
     seed_feeds(client, settings.feeds)
@@ -74,7 +74,7 @@ def feeds_list(
         for feed in feeds:
             sys.stdout.write(msgspec.json.encode(asdict(feed)).decode() + "\n")
         return
-    table = Table("feed", "status", "items seen", "errors", "last poll", "next poll")
+    table = Table("feed", "status", "items seen", "errors", "interval", "last poll", "next poll")
     now = time.time()
     for feed in feeds:
         table.add_row(
@@ -82,10 +82,19 @@ def feeds_list(
             feed.status,
             str(feed.items_seen),
             str(feed.error_streak),
+            _duration(feed.interval_s),
             relative_time(feed.last_poll, now),
             relative_time(feed.next_poll, now),
         )
     _console.print(table)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @feeds_app.command("import-opml")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import redis
 
@@ -14,15 +18,18 @@ from pipeline.dedupe import url_id
 from pipeline.fetch import Fetcher
 from pipeline.lease import Lease
 from pipeline.models import FeedEntry
-from pipeline.politeness import HostGate
-from pipeline.poll import PollResult, due_feeds, poll_feed
+from pipeline.politeness import HostGate, host_of
+from pipeline.poll import PollResult, poll_feed
 from pipeline.registry import registered_feeds, seed_feeds
 from pipeline.retention import trim_all
+from pipeline.schedule import due_feeds, reconcile_schedule
 from pipeline.settings import FeedConfig, Settings
 from workers.app import app
 from workers.metrics import FEED_POLLS, NEW_ENTRIES
 
 log = logging.getLogger(__name__)
+_DUE_BATCH = 1000
+"""Feeds taken from the schedule per round (the rest stay due for the next round)."""
 
 
 def enqueue_entry(entry: FeedEntry) -> None:
@@ -37,56 +44,143 @@ def enqueue_entry(entry: FeedEntry) -> None:
 
 
 def poll_once(
-    feeds: tuple[FeedConfig, ...],
+    feeds: Sequence[FeedConfig],
     *,
     client: redis.Redis,
-    fetcher: Fetcher,
     settings: Settings,
     lease: Lease | None = None,
 ) -> list[PollResult]:
-    """Poll the given feeds once each, logging one line per feed.
+    """Poll the given feeds once each, several at a time, logging one line per feed.
 
-    With a ``lease``, it is renewed before each feed and polling stops if it was lost.
+    At most ``poller.concurrency`` polls run at once and ``poller.max_polls_per_host`` per
+    host. With a ``lease``, it is renewed while polls run and no new poll starts once lost.
     """
     gate = HostGate(client, settings.fetch)
-    results = []
-    for feed in feeds:
-        if lease is not None and not lease.hold():
-            log.warning("poller lease lost to another poller; standing by")
-            break
-        result = poll_feed(
-            feed,
-            fetcher=fetcher,
-            client=client,
-            settings=settings,
-            enqueue=enqueue_entry,
-            gate=gate,
+    fetchers = FetcherPool(settings)
+
+    def poll(feed: FeedConfig) -> PollResult:
+        with fetchers.borrow() as fetcher:
+            result = poll_feed(
+                feed,
+                fetcher=fetcher,
+                client=client,
+                settings=settings,
+                enqueue=enqueue_entry,
+                gate=gate,
+            )
+        _log_result(feed, result)
+        return result
+
+    def keep_going() -> bool:
+        if lease is None or lease.hold():
+            return True
+        log.warning("poller lease lost to another poller; standing by")
+        return False
+
+    try:
+        return run_polls(
+            feeds,
+            poll,
+            concurrency=settings.poller.concurrency,
+            per_host=settings.poller.max_polls_per_host,
+            keep_going=keep_going,
         )
-        FEED_POLLS.labels(feed=feed.url, status=result.status).inc()
-        NEW_ENTRIES.labels(feed=feed.url).inc(result.new)
-        level = logging.WARNING if result.status == "error" else logging.INFO
-        log.log(
-            level,
-            "poll feed=%s status=%s new=%d updated=%d entries=%d skipped=%d %s",
-            feed.url,
-            result.status,
-            result.new,
-            result.updated,
-            result.entries,
-            result.skipped,
-            result.error,
-        )
-        results.append(result)
+    finally:
+        fetchers.close()
+
+
+def run_polls(
+    feeds: Sequence[FeedConfig],
+    poll: Callable[[FeedConfig], PollResult],
+    *,
+    concurrency: int,
+    per_host: int,
+    keep_going: Callable[[], bool],
+) -> list[PollResult]:
+    """Run ``poll`` over the feeds on ``concurrency`` threads, at most ``per_host`` per host.
+
+    A feed whose host is busy waits without holding a thread, so other hosts go ahead.
+    ``keep_going`` is asked at least once a second; once it says no, no new poll starts.
+
+    Raises:
+        Exception: the first error ``poll`` raised (the other running polls finish first).
+    """
+    pending = list(feeds)
+    running: dict[Future[PollResult], str] = {}
+    busy: Counter[str] = Counter()
+    results: list[PollResult] = []
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="poll") as pool:
+        while pending or running:
+            if not keep_going():
+                pending.clear()
+            while pending and len(running) < concurrency:
+                index = next(
+                    (i for i, f in enumerate(pending) if busy[host_of(f.url)] < per_host), None
+                )
+                if index is None:
+                    break
+                feed = pending.pop(index)
+                busy[host_of(feed.url)] += 1
+                running[pool.submit(poll, feed)] = host_of(feed.url)
+            done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                busy[running.pop(future)] -= 1
+                results.append(future.result())
     return results
 
 
+class FetcherPool:
+    """One Fetcher per polling thread (a Fetcher is not thread-safe), reused across polls."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._idle: list[Fetcher] = []
+        self._all: list[Fetcher] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[Fetcher]:
+        with self._lock:
+            fetcher = self._idle.pop() if self._idle else self._new()
+        try:
+            yield fetcher
+        finally:
+            with self._lock:
+                self._idle.append(fetcher)
+
+    def close(self) -> None:
+        for fetcher in self._all:
+            fetcher.close()
+
+    def _new(self) -> Fetcher:
+        fetcher = Fetcher(self._settings.fetch)
+        self._all.append(fetcher)
+        return fetcher
+
+
+def _log_result(feed: FeedConfig, result: PollResult) -> None:
+    FEED_POLLS.labels(feed=feed.url, status=result.status).inc()
+    NEW_ENTRIES.labels(feed=feed.url).inc(result.new)
+    level = logging.WARNING if result.status == "error" else logging.INFO
+    log.log(
+        level,
+        "poll feed=%s status=%s new=%d updated=%d entries=%d skipped=%d %s",
+        feed.url,
+        result.status,
+        result.new,
+        result.updated,
+        result.entries,
+        result.skipped,
+        result.error,
+    )
+
+
 def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -> None:
-    """Poll due feeds until ``stop`` is set."""
-    fetcher = Fetcher(settings.fetch)
+    """Poll due feeds until ``stop`` is set (only while holding the poller lease)."""
     lease = Lease(client, keys.POLLER_LEASE, settings.poller.lease_ttl_s)
     seeded = seed_feeds(client, settings.feeds)
     log.info("poller %s started; %d feeds from config/ newly registered", lease.owner, seeded)
-    next_trim = 0.0
+    next_trim = next_reconcile = 0.0
     leading = False
     try:
         while not stop.is_set():
@@ -94,17 +188,17 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
                 leading = not leading
                 log.info("poller %s is %s", lease.owner, "active" if leading else "standby")
             if leading:
-                due = due_feeds(client, registered_feeds(client), time.time())
-                poll_once(
-                    tuple(due), client=client, fetcher=fetcher, settings=settings, lease=lease
-                )
+                if time.monotonic() >= next_reconcile:
+                    reconcile_schedule(client, registered_feeds(client))
+                    next_reconcile = time.monotonic() + 60
+                due = due_feeds(client, time.time(), limit=_DUE_BATCH)
+                poll_once(due, client=client, settings=settings, lease=lease)
                 if time.monotonic() >= next_trim:
                     _trim(client, settings)
                     next_trim = time.monotonic() + settings.trim_interval_s
             stop.wait(1.0)
     finally:
         lease.release()
-        fetcher.close()
 
 
 def _trim(client: redis.Redis, settings: Settings) -> None:
