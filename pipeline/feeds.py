@@ -169,6 +169,9 @@ def _text(value: Any) -> str:
 def _collect(title: str, raw: list[FeedEntry | None], max_entries: int, warning: str) -> ParsedFeed:
     entries = [e for e in raw if e is not None]
     skipped = len(raw) - len(entries) + max(0, len(entries) - max_entries)
+    if len(entries) > max_entries:
+        capped = f"capped at {max_entries} of {len(entries)} entries (max_entries_per_poll)"
+        warning = f"{warning}; {capped}" if warning else capped
     return ParsedFeed(
         title=title, entries=tuple(entries[:max_entries]), skipped=skipped, warning=warning
     )

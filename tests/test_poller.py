@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
@@ -153,3 +154,79 @@ def test_three_new_items_make_three_tasks_and_a_restart_makes_none(
         restarted.wait(timeout=30)
     assert int(redis_client.get(keys.ENQUEUED_COUNT)) == 8
     assert "new=3 updated=0 entries=8" in logs.read_text()
+
+
+def _huge_body(request: BaseHTTPRequestHandler) -> None:
+    """A 50 MB feed, streamed (the poller must stop at its size cap)."""
+    request.send_response(200)
+    request.send_header("Content-Type", "application/rss+xml")
+    request.send_header("Content-Length", str(50 * 1024 * 1024))
+    request.end_headers()
+    try:
+        request.wfile.write(b'<rss version="2.0"><channel><title>t</title>')
+        for _ in range(50 * 1024):
+            request.wfile.write(b"<item><title>x</title></item>" * 34)
+    except OSError:
+        return  # the client hung up: expected
+
+
+def test_bad_feeds_get_a_status_and_a_log_line_and_good_feeds_keep_going(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    fixture_site: LocalSite,
+    second_host: LocalSite,
+    tmp_path: Path,
+) -> None:
+    future = "<pubDate>Tue, 01 Jan 2099 00:00:00 GMT</pubDate>"
+    many = "".join(f"<item><link>/p/{n}</link></item>" for n in range(100_000))
+    routes: dict[str, object] = {
+        "/good.xml": rss(fixture_site, ["/good-1", "/good-2"]),
+        "/html.xml": respond(200, b"<html><body><p>Not a feed</p></body></html>", "text/html"),
+        "/empty.xml": respond(200, b"", "application/rss+xml"),
+        "/many.xml": respond(
+            200, f'<rss version="2.0"><channel><title>t</title>{many}</channel></rss>'.encode()
+        ),
+        "/future.xml": respond(
+            200,
+            f'<rss version="2.0"><channel><title>t</title><item><link>/f</link>{future}</item>'
+            "</channel></rss>".encode(),
+        ),
+        "/huge.xml": _huge_body,
+    }
+    fixture_site.routes.update(routes)  # type: ignore[arg-type]
+    # A 503 cools its whole host down: it is on a host of its own.
+    second_host.routes["/down.xml"] = respond(503, b"busy", headers=(("Retry-After", "120"),))
+    files = ["malformed.xml", "bad_links.xml", "relative_links.xml", "billion_laughs.xml"]
+    urls = [fixture_site.url(p) for p in routes] + [
+        fixture_site.url(f"/feeds/{name}") for name in files
+    ]
+    urls.append(second_host.url("/down.xml"))
+    write_feeds(tmp_path, urls)
+    env = worker_env(redis_server.url, tmp_path)
+    done = subprocess.run(
+        newsflow("poller", "--once"), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run(
+        newsflow("feeds", "list", "--json"), env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    rows = {
+        row["url"].rsplit("/", 1)[-1]: row
+        for row in map(json.loads, listed.stdout.split("\n")[:-1])
+    }
+    statuses = {name: (row["status"], row["error"][:40]) for name, row in rows.items()}
+    print(
+        "\n"
+        + "\n".join(f"{name:22} {status} {error}" for name, (status, error) in statuses.items())
+    )
+    assert rows["good.xml"]["status"] == "ok" and rows["good.xml"]["items_seen"] == 2
+    assert rows["many.xml"]["items_seen"] == 500 and "capped at 500" in rows["many.xml"]["error"]
+    assert rows["future.xml"]["items_seen"] == 1
+    for name in ("html.xml", "empty.xml", "huge.xml", "down.xml"):
+        assert rows[name]["status"] == "error" and rows[name]["error"], name
+    assert rows["malformed.xml"]["status"] == "warning"
+    now = time.time()
+    for url in urls:
+        assert f"poll feed={url} status=" in done.stderr
+        assert redis_client.zscore(keys.FEED_SCHEDULE, url) > now  # all scheduled again
+    assert redis_client.zscore(keys.FEED_SCHEDULE, second_host.url("/down.xml")) >= now + 100
