@@ -173,6 +173,8 @@ def _take_entries(
             )
     except FeedError as exc:
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
+    if not polled_before and not feed.backlog:
+        return _skip_backlog(feed, parsed, state, body_hash, client=client)
     new, updated, entry_keys_ = _enqueue_new(
         parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
     )
@@ -189,6 +191,33 @@ def _take_entries(
         hint_s=max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s)),
         published=tuple(e.published_at for e in parsed.entries),
         overflowed=polled_before and new > 1 and new == len(parsed.entries),
+    )
+
+
+def _skip_backlog(
+    feed: FeedConfig,
+    parsed: ParsedFeed,
+    state: dict[str, str],
+    body_hash: str,
+    *,
+    client: redis.Redis,
+) -> PollResult:
+    """First poll of a feed with ``backlog = false``: remember its entries, enqueue none."""
+    now = str(int(time.time()))
+    marks = {
+        key: f"{e.updated_at or '-'}|{now}"
+        for e, key in zip(parsed.entries, entry_keys(parsed.entries), strict=True)
+    }
+    if marks:
+        client.hset(keys.feed_seen(feed.url), mapping=marks)  # type: ignore[arg-type]
+    state["content_hash"] = body_hash
+    return PollResult(
+        feed_url=feed.url,
+        status="ok",
+        entries=len(parsed.entries),
+        skipped=parsed.skipped,
+        error=f"backlog of {len(marks)} entries skipped (backlog = false)",
+        published=tuple(e.published_at for e in parsed.entries),
     )
 
 

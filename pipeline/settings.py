@@ -37,6 +37,8 @@ class FeedConfig:
     enabled: bool = True
     headers: dict[str, str] = field(default_factory=dict)
     proxy: str = ""
+    backlog: bool = True
+    """Enqueue the entries already in the feed at its first poll; false: only later ones."""
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):

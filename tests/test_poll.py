@@ -299,3 +299,18 @@ def test_prune_forgets_old_entries_that_left_the_feed(redis_client: redis.Redis)
     pruned = prune_seen(redis_client, feed_url, {"current-old"}, older_than=now - 30 * 86400)
     assert pruned == 2
     assert sorted(redis_client.hkeys(seen)) == [b"current-old", b"gone-recent"]
+
+
+def test_without_backlog_only_entries_that_appear_later_are_enqueued(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/news.xml"), backlog=False)
+    old = [(f"old-{n}", fixture_site.url(f"/old-{n}"), "") for n in range(3)]
+    fixture_site.routes["/news.xml"] = respond(200, _rss(old))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok" and sink == []
+    fresh = [("new-1", fixture_site.url("/new-1"), ""), *old]
+    fixture_site.routes["/news.xml"] = respond(200, _rss(fresh))
+    _poll(feed, redis_client, settings, sink)
+    assert [e.url.rsplit("/", 1)[-1] for e in sink] == ["new-1"]
+    assert int(redis_client.get(keys.ENQUEUED_COUNT) or 0) == 1

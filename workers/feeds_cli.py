@@ -34,6 +34,12 @@ def feeds_add(
     url: Annotated[str, typer.Argument(help="A feed URL, or a site page to discover feeds on.")],
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     interval: Annotated[int | None, typer.Option(help="Poll interval in seconds.")] = None,
+    backlog: Annotated[
+        bool,
+        typer.Option(
+            help="Also take the entries already in the feed (--no-backlog: only new ones)."
+        ),
+    ] = True,
 ) -> None:
     """Add a feed; a homepage URL adds the feeds it declares (or its well-known feed paths)."""
     settings = load_settings()
@@ -48,7 +54,9 @@ def feeds_add(
     if not found:
         fail(f"no feed found at {url} (no <link rel=alternate> and no well-known feed path)")
     for feed_url in found:
-        new = add_feed(client, FeedConfig(url=feed_url, name=name, interval_s=interval))
+        new = add_feed(
+            client, FeedConfig(url=feed_url, name=name, interval_s=interval, backlog=backlog)
+        )
         typer.echo(f"{'added' if new else 'updated'} {feed_url}")
 
 
