@@ -54,6 +54,21 @@ def due_feeds(client: redis.Redis, now: float, *, limit: int) -> list[FeedConfig
     return [f for f in feeds if f.enabled]
 
 
+def seconds_until_due(client: redis.Redis, now: float) -> float | None:
+    """Seconds until the earliest scheduled poll (0 if one is due), None if nothing is scheduled.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    try:
+        first: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
+            keys.FEED_SCHEDULE, 0, 0, withscores=True
+        )
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"poll schedule unavailable: {exc}") from exc
+    return max(first[0][1] - now, 0.0) if first else None
+
+
 def reconcile_schedule(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> int:
     """Schedule every enabled registered feed missing from the schedule; returns how many.
 

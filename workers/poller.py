@@ -22,7 +22,7 @@ from pipeline.politeness import HostGate, host_of
 from pipeline.poll import PollResult, poll_feed
 from pipeline.registry import registered_feeds, seed_feeds
 from pipeline.retention import trim_all
-from pipeline.schedule import due_feeds, reconcile_schedule
+from pipeline.schedule import due_feeds, reconcile_schedule, seconds_until_due
 from pipeline.settings import FeedConfig, Settings
 from workers.app import app
 from workers.metrics import FEED_POLLS, NEW_ENTRIES
@@ -196,9 +196,15 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
                 if time.monotonic() >= next_trim:
                     _trim(client, settings)
                     next_trim = time.monotonic() + settings.trim_interval_s
-            stop.wait(1.0)
+            stop.wait(_idle_s(client) if leading else 1.0)
     finally:
         lease.release()
+
+
+def _idle_s(client: redis.Redis) -> float:
+    """How long to sleep: until the next feed is due, between 50 ms and 1 s (lease renewal)."""
+    wait = seconds_until_due(client, time.time())
+    return 1.0 if wait is None else min(max(wait, 0.05), 1.0)
 
 
 def _trim(client: redis.Redis, settings: Settings) -> None:
