@@ -230,6 +230,7 @@ def test_feed_failing_ten_times_is_still_polled_and_recovers(
             float(redis_client.hget(keys.feed_state(feed.url), "next_poll")) - time.time()
         )
     max_s = settings.poller.max_interval_s
+    print("\nbackoff after 1..10 errors (s):", [round(d) for d in delays])
     assert delays[0] < delays[2] < delays[4] and all(d <= max_s * 1.1 for d in delays)
     assert redis_client.zscore(keys.FEED_SCHEDULE, feed.url) is not None  # never given up
     fixture_site.routes["/flaky.xml"] = respond(200, _rss([("1", fixture_site.url("/a"), "")]))
