@@ -109,9 +109,14 @@ class FetchRefused(DropArticle):
 
 
 class NotAnArticle(DropArticle):
-    """The page holds no article: empty, too short, or not a single story."""
+    """The page holds no article: empty, too short, a login/consent/bot wall, or a listing."""
 
     reason = "not_an_article"
+
+    def __init__(self, message: str, *, url: str = "", check: str = "no_text") -> None:
+        super().__init__(message, url=url)
+        self.check = check
+        """Which quality check failed: no_text, too_short, wall or listing."""
 
 
 class ExtractionFailed(DropArticle):

@@ -97,8 +97,23 @@ class ExtractorInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Image:
+    """A photo of the article, with its caption and credit (kept out of the body text)."""
+
+    url: str
+    caption: str = ""
+    credit: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Article:
-    """A clean, typed article: the body of a stream entry (contract v1)."""
+    """A clean, typed article: the body of a stream entry (contract v1).
+
+    Fields after ``extractor`` were added in v1.1 (additive: consumers ignore what they do
+    not know). ``provenance`` maps a metadata field to where its value came from:
+    ``json-ld``, ``meta``, ``html``, ``time``, ``url``, ``htmldate``, ``feed``,
+    ``heuristic`` or ``detected``; a field with no value may have its reason in ``missing``.
+    """
 
     id: str
     url: str
@@ -114,6 +129,23 @@ class Article:
     word_count: int
     fetched_at: datetime
     extractor: ExtractorInfo
+    modified_at: datetime | None = None
+    language_declared: str | None = None
+    section: str = ""
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    image: str = ""
+    images: tuple[Image, ...] = ()
+    paywalled: bool = False
+    reading_time_min: int = 0
+    body: str = ""
+    """The body as Markdown or HTML when ``extract.body_format`` asks for it, else ""."""
+    body_format: str = "text"
+    provenance: dict[str, str] = dataclasses.field(default_factory=dict)
+    missing: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Why a field is empty or null (e.g. ``published_at``), by field name."""
+    completeness: float = 0.0
+    """Share of the core metadata fields that are filled (0..1)."""
 
     def replace(self, **changes: Any) -> Article:
         """Return a copy with some fields changed."""

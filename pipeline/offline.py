@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from trafilatura.settings import Extractor
 
 from pipeline.charset import decode_html
 from pipeline.errors import FetchRefused
-from pipeline.extract import build_extractor, extract_document
+from pipeline.extract import ExtractOptions, build_extractor, extract_document
 from pipeline.fetch import Fetcher, fetch_page
 from pipeline.models import Article, FeedEntry, Page, utc_now
 from pipeline.parse import parse_article
@@ -20,7 +19,7 @@ from pipeline.settings import ExtractSettings, Settings
 
 
 @cache
-def _extractor(settings: ExtractSettings) -> Extractor:
+def _extractor(settings: ExtractSettings) -> ExtractOptions:
     return build_extractor(settings)
 
 
@@ -62,7 +61,11 @@ def extract_page(page: Page, settings: Settings) -> Article:
     """
     extraction = extract_document(page, options=_extractor(settings.extract))
     return parse_article(
-        extraction, page, FeedEntry(url=page.url), min_words=settings.extract.min_words
+        extraction,
+        page,
+        FeedEntry(url=page.url),
+        min_words=settings.extract.min_words,
+        words_per_minute=settings.extract.words_per_minute,
     )
 
 

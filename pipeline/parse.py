@@ -1,116 +1,173 @@
 """From an extraction to a clean Article: pure functions, no I/O.
 
 Cleaning removes what extractors leave in the body of real news pages: the headline echoed
-at the top, repeated paragraphs and photo captions, UI tokens and share counters.
+at the top, repeated paragraphs and photo captions, bylines, UI tokens and share counters,
+teasers, credits and promos (:mod:`pipeline.boilerplate`). Then the quality gate
+(:mod:`pipeline.quality`) decides whether the page is one article.
 """
 
 from __future__ import annotations
 
+import html
+import math
 import re
-import unicodedata
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from pipeline.boilerplate import is_boilerplate, is_byline, is_headline_list, is_tag_list
 from pipeline.dedupe import trusted_canonical, url_id
-from pipeline.errors import NotAnArticle
-from pipeline.extract import EXTRACTOR, Extraction
+from pipeline.extract import EXTRACTOR, Block, Extraction, count_words
+from pipeline.fields import Fields, completeness, resolve_fields
+from pipeline.language import detect_language, normalize_language
 from pipeline.models import Article, FeedEntry, Page, Source
+from pipeline.quality import check_quality
+from pipeline.text import clean_line, parse_authors, parse_datetime
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_UI_TOKENS = {
-    "tt",
-    "share",
-    "tweet",
-    "email",
-    "print",
-    "comment",
-    "comments",
-    "advertisement",
-    "read more",
-    "more",
-    "subscribe",
-    "follow",
-    "copy link",
-    "whatsapp",
-    "facebook",
-    "twitter",
-    "linkedin",
-    "reddit",
-    "close",
-    "menu",
-    "save",
-    "listen",
-    "a a",
-    "aa",
-}
-_COUNTER = re.compile(r"^\d+\s*(comments?|shares?|views?)?$", re.I)
-_AUTHOR_SPLIT = re.compile(r"\s*(?:;|,|\band\b|&|\bund\b|\by\b|\bet\b)\s*", re.I)
-_BY_PREFIX = re.compile(r"^(by|von|par|por|di)\s+", re.I)
-_TEASER = re.compile(
-    r"^(read more|read also|also read|related|see also|more on this)\s*[:|»>-]", re.I
-)
+__all__ = [
+    "clean_blocks",
+    "clean_body",
+    "clean_line",
+    "declared_language",
+    "parse_article",
+    "parse_authors",
+    "parse_datetime",
+]
 _HTML_LANG = re.compile(r"<html[^>]*\slang=[\"']?([a-zA-Z]{2,3})(?:[-_][a-zA-Z0-9]+)?", re.I)
+_LINE_KINDS = frozenset({"list", "table"})
+"""Blocks whose lines belong together: cleaned line by line, kept as one paragraph."""
 
 
 def parse_article(
-    extraction: Extraction, page: Page, entry: FeedEntry, *, min_words: int
+    extraction: Extraction,
+    page: Page,
+    entry: FeedEntry,
+    *,
+    min_words: int,
+    words_per_minute: int = 230,
 ) -> Article:
     """Build the clean Article for a page, filling gaps from the feed entry.
 
     Raises:
-        NotAnArticle: the cleaned body has fewer than ``min_words`` words.
+        NotAnArticle: the cleaned body fails the quality gate (too short, a wall, a listing).
     """
-    title = clean_line(extraction.title) or clean_line(entry.title)
-    text = clean_body(extraction.text, title=title, captions=extraction.captions)
-    words = len(text.split())
-    if words < min_words:
-        raise NotAnArticle(f"body has {words} words, fewer than {min_words}", url=page.url)
-    canonical = trusted_canonical(extraction.canonical_url, page.final_url)
+    canonical = trusted_canonical(extraction.declared.canonical_url[0], page.final_url)
+    fields = resolve_fields(extraction, entry, domain=_domain(canonical))
+    blocks = clean_blocks(
+        extraction.blocks,
+        titles=(fields.title, extraction.declared.title[0], extraction.html_title),
+        captions=extraction.captions,
+        authors=fields.authors,
+        tags=fields.tags,
+    )
+    text = "\n\n".join(b.text for b in blocks)
+    words = count_words(text)
+    check_quality(
+        tuple(b.text for b in blocks),
+        words=words,
+        min_words=min_words,
+        types=extraction.declared.types,
+        url=page.url,
+    )
+    article = _assemble(extraction, page, entry, canonical=canonical, fields=fields)
+    return _with_body(article, extraction, page, blocks, minutes=words / words_per_minute)
+
+
+def _assemble(
+    extraction: Extraction, page: Page, entry: FeedEntry, *, canonical: str, fields: Fields
+) -> Article:
     return Article(
         id=url_id(canonical),
         url=page.final_url,
         canonical_url=canonical,
         feed_url=entry.feed_url,
-        source=Source(
-            name=clean_line(extraction.sitename) or _domain(canonical), domain=_domain(canonical)
-        ),
-        title=title,
-        authors=parse_authors(extraction.authors) or entry.authors,
-        published_at=parse_datetime(extraction.date) or parse_datetime(entry.published_at),
-        language=extraction.language or declared_language(page.html),
-        description=clean_line(extraction.description) or clean_line(entry.summary)[:500],
-        text=text,
-        word_count=words,
+        source=Source(name=fields.site_name, domain=_domain(canonical)),
+        title=fields.title,
+        authors=fields.authors,
+        published_at=fields.published_at,
+        language=None,
+        description=fields.description,
+        text="",
+        word_count=0,
         fetched_at=page.fetched_at,
         extractor=EXTRACTOR,
+        modified_at=fields.modified_at,
+        section=fields.section,
+        categories=(fields.section,) if fields.section else (),
+        tags=fields.tags,
+        image=fields.image,
+        images=extraction.images,
+        paywalled=fields.paywalled,
+        provenance=dict(fields.provenance),
+        missing=fields.missing,
     )
 
 
-def clean_line(text: str | None) -> str:
-    """Normalise Unicode (NFC), drop invisible characters and collapse white space."""
-    if not text:
-        return ""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    return _SPACES.sub(" ", text).strip()
+def _with_body(
+    article: Article,
+    extraction: Extraction,
+    page: Page,
+    blocks: tuple[Block, ...],
+    *,
+    minutes: float,
+) -> Article:
+    text = "\n\n".join(b.text for b in blocks)
+    provenance = dict(article.provenance)
+    language, declared = _languages(text, extraction, page, provenance)
+    return article.replace(
+        text=text,
+        word_count=count_words(text),
+        language=language,
+        language_declared=declared,
+        reading_time_min=max(1, math.ceil(minutes)),
+        body="\n\n".join(b.markup for b in blocks if b.markup),
+        body_format=extraction.body_format,
+        provenance=provenance | {"body": extraction.body_source},
+        completeness=completeness(provenance),
+    )
+
+
+def clean_blocks(
+    blocks: tuple[Block, ...],
+    *,
+    titles: tuple[str, ...] = (),
+    captions: tuple[str, ...] = (),
+    authors: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> tuple[Block, ...]:
+    """Drop headline echoes, captions, bylines, boilerplate and repeated paragraphs.
+
+    Paragraph blocks with line breaks become one block per line; list and table blocks keep
+    their lines together (cleaned line by line). No two kept blocks have the same text.
+    """
+    skip = {_key(t) for t in titles} | {_key(c) for c in captions}
+    skip.discard("")
+    kept: list[Block] = []
+    for block in _split_paragraphs(blocks):
+        lines = [clean_line(raw) for raw in block.text.splitlines()]
+        lines = [ln for ln in lines if _keep_line(ln, skip, authors, first=not kept)]
+        lines = [ln for ln in lines if not is_tag_list(ln, tags)]
+        text = "\n".join(lines)
+        key = _key(text)
+        if not key or key in skip:
+            continue
+        skip.add(key)
+        kept.append(Block(kind=block.kind, text=text, markup=_markup(block, text)))
+    return _drop_trailing_links(kept)
+
+
+def _drop_trailing_links(blocks: list[Block]) -> tuple[Block, ...]:
+    """Drop lists of headlines (related stories) among the last blocks of the body."""
+    tail = len(blocks) - 3
+    return tuple(
+        b
+        for i, b in enumerate(blocks)
+        if not (i >= tail and b.kind == "list" and is_headline_list(b.text))
+    )
 
 
 def clean_body(text: str, *, title: str, captions: tuple[str, ...] = ()) -> str:
-    """Clean body text into paragraphs separated by a blank line.
-
-    Drops headline echoes, photo captions (with their credits), UI tokens and counters,
-    and every paragraph already seen earlier in the body.
-    """
-    kept: list[str] = []
-    skip = {_key(title)} | {_key(c) for c in captions}
-    for raw in text.splitlines():
-        line = clean_line(raw)
-        key = _key(line)
-        if not key or key in skip or _is_ui_token(line):
-            continue
-        skip.add(key)
-        kept.append(line)
-    return "\n\n".join(kept)
+    """Clean plain body text (one paragraph per line) into paragraphs separated by a blank line."""
+    blocks = tuple(Block(kind="p", text=line) for line in text.splitlines())
+    return "\n\n".join(b.text for b in clean_blocks(blocks, titles=(title,), captions=captions))
 
 
 def declared_language(html: str) -> str | None:
@@ -119,41 +176,59 @@ def declared_language(html: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+def _markup(block: Block, text: str) -> str:
+    """The block's markup, or the cleaned text marked up plainly when cleaning changed it."""
+    if not block.markup or _key(text) == _key(block.text):
+        return block.markup
+    if block.markup.startswith("<"):
+        return "<p>" + html.escape(text).replace("\n", "<br/>") + "</p>"
+    return text.replace("\n", "  \n")
+
+
+def _split_paragraphs(blocks: tuple[Block, ...]) -> list[Block]:
+    split: list[Block] = []
+    for block in blocks:
+        if block.kind in _LINE_KINDS or "\n" not in block.text:
+            split.append(block)
+            continue
+        lines = [line for line in block.text.splitlines() if line.strip()]
+        split += [Block(kind=block.kind, text=line, markup=_markup(block, line)) for line in lines]
+    return split
+
+
+def _keep_line(line: str, skip: set[str], authors: tuple[str, ...], *, first: bool) -> bool:
+    key = _key(line)
+    if not key or key in skip or is_boilerplate(line) or is_byline(line, authors):
+        return False
+    return not (first and _echoes(key, skip))
+
+
+def _echoes(key: str, skip: set[str]) -> bool:
+    """A first line that is a longer or shorter form of the headline."""
+    return any(
+        len(k) > 20
+        and abs(len(key) - len(k)) <= max(12, len(k) // 5)
+        and (key.startswith(k) or k.startswith(key))
+        for k in skip
+    )
+
+
 def _key(line: str) -> str:
-    return " ".join(re.findall(r"\w+", line.casefold()))
+    return " ".join(re.findall(r"[^\W_]+", line.casefold()))
 
 
-def _is_ui_token(line: str) -> bool:
-    folded = line.casefold().strip(" .:|•·-–—")
-    if folded in _UI_TOKENS or _COUNTER.match(folded):
-        return True
-    return bool(_TEASER.match(line)) and len(line.split()) <= 20
-
-
-def parse_authors(value: str) -> tuple[str, ...]:
-    """Split a byline into clean names: "By Jane Doe and John Roe" -> two names."""
-    names: list[str] = []
-    for part in _AUTHOR_SPLIT.split(clean_line(value)):
-        name = _BY_PREFIX.sub("", part).strip(" .,;:")
-        if name and len(name) <= 80 and name not in names:
-            names.append(name)
-    return tuple(names)
-
-
-def parse_datetime(value: str | None) -> datetime | None:
-    """Parse an ISO 8601 date or datetime into an aware UTC datetime (naive = UTC)."""
-    if not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    if re.fullmatch(r".*[+-]\d{4}", text):
-        text = f"{text[:-2]}:{text[-2:]}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+def _languages(
+    text: str, extraction: Extraction, page: Page, provenance: dict[str, str]
+) -> tuple[str | None, str | None]:
+    code, source = extraction.declared.language
+    declared = normalize_language(code) or declared_language(page.html)
+    detected = detect_language(text)
+    if detected:
+        provenance["language"] = "detected"
+        return detected, declared
+    if declared:
+        provenance["language"] = source or "html"
+    return declared, declared
 
 
 def _domain(url: str) -> str:

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
-from trafilatura.settings import Extractor
 
 from pipeline.dedupe import recorded_outcome
 from pipeline.errors import HostThrottled, PipelineError, RetryableError, UpstreamUnavailable
-from pipeline.extract import build_extractor, extract_document
+from pipeline.extract import ExtractOptions, build_extractor, extract_document
 from pipeline.fetch import Fetcher
 from pipeline.models import FeedEntry, Outcome, OutcomeKind, Page
 from pipeline.parse import parse_article
@@ -44,7 +43,7 @@ class Services:
     fetcher: Fetcher
     client: redis.Redis
     publisher: Publisher
-    extractor: Extractor
+    extractor: ExtractOptions
     gate: HostGate
     robots: RobotsCache | None
     hooks: Hooks = field(default_factory=Hooks)
@@ -89,8 +88,14 @@ def process_entry(entry: FeedEntry, services: Services) -> Outcome:
     with _timed(hooks, "extract"):
         extraction = extract_document(page, options=services.extractor)
     with _timed(hooks, "parse"):
-        min_words = services.settings.extract.min_words
-        article = parse_article(extraction, page, entry, min_words=min_words)
+        limits = services.settings.extract
+        article = parse_article(
+            extraction,
+            page,
+            entry,
+            min_words=limits.min_words,
+            words_per_minute=limits.words_per_minute,
+        )
     with _timed(hooks, "publish"):
         if entry.update:
             return services.publisher.publish_update(article, entry)

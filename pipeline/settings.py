@@ -133,6 +133,9 @@ class ExtractSettings:
 
     min_words: NonNegativeInt = 30
     favor_precision: bool = True
+    body_format: Literal["text", "markdown", "html"] = "text"
+    """Also publish the body as Markdown or HTML (``Article.body``); text is always there."""
+    words_per_minute: PositiveInt = 230
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

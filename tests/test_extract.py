@@ -1,4 +1,7 @@
-"""Golden files: each fixture page's extracted Article (fetched_at left out)."""
+"""Golden files: each fixture page's extracted Article (fetched_at left out).
+
+A page that is not an article has a golden file too: ``{"dropped": <check>, "error": ...}``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from pipeline.errors import FetchRefused, NotAnArticle
 from pipeline.local_site import sample_site_dir
 from pipeline.offline import article_dict, extract_page, read_page_file
-from pipeline.settings import Settings
+from pipeline.settings import ExtractSettings, Settings
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "fixtures" / "golden"
 PAGES_DIR = Path(__file__).resolve().parent / "fixtures" / "pages"
@@ -35,8 +39,8 @@ def golden_view(page_file: Path, url: str) -> dict[str, Any]:
     """The extracted article as stored in a golden file."""
     page = read_page_file(page_file, url=url, max_bytes=5 * 1024 * 1024)
     html = page.html.replace("{{BASE}}", BASE)
-    article = article_dict(
-        extract_page(
+    try:
+        extracted = extract_page(
             page.__class__(
                 url=page.url,
                 final_url=page.final_url,
@@ -47,7 +51,9 @@ def golden_view(page_file: Path, url: str) -> dict[str, Any]:
             ),
             Settings(),
         )
-    )
+    except NotAnArticle as exc:
+        return {"dropped": exc.check, "error": exc.message}
+    article = article_dict(extracted)
     article.pop("fetched_at")
     return article
 
@@ -67,8 +73,46 @@ def test_golden(name: str, page_file: Path, url: str) -> None:
 )
 def test_body_is_clean(name: str, page_file: Path, url: str) -> None:
     article = golden_view(page_file, url)
+    if "dropped" in article:
+        return
     paragraphs = article["text"].split("\n\n")
     assert article["title"] and article["title"] not in paragraphs
     assert len(paragraphs) == len(set(paragraphs))
     assert not {"TT", "Share", "Tweet"} & set(paragraphs)
     assert not any(p.endswith(("(AFP)", "Reuters")) for p in paragraphs), "caption in body"
+
+
+@pytest.mark.parametrize("body_format", ["markdown", "html"])
+def test_body_format_adds_marked_up_body(body_format: str) -> None:
+    page = read_page_file(PAGES_DIR / "repeated-headline.html", url=f"{BASE}/x", max_bytes=10**6)
+    settings = Settings(extract=ExtractSettings(body_format=body_format))  # type: ignore[arg-type]
+    article = extract_page(page, settings)
+    assert article.body_format == body_format and article.body
+    assert "Mill Street" in article.body and "newsletter" not in article.body
+    if body_format == "html":
+        assert article.body.startswith("<p>")
+
+
+def test_page_over_the_cap_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.html"
+    big.write_text("<html><body>" + "<p>word</p>" * 1000 + "</body></html>")
+    with pytest.raises(FetchRefused):
+        read_page_file(big, url=f"{BASE}/big", max_bytes=1000)
+
+
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[1] / "schemas" / "article-v1.json").read_text(
+        encoding="utf-8"
+    )
+)["properties"]["body"]
+
+
+@pytest.mark.parametrize(
+    ("name", "page_file", "url"), golden_cases(), ids=[c[0] for c in golden_cases()]
+)
+def test_article_matches_the_schema(name: str, page_file: Path, url: str) -> None:
+    article = golden_view(page_file, url)
+    if "dropped" in article:
+        return
+    assert set(SCHEMA["required"]) <= set(article) | {"fetched_at"}
+    assert set(article) <= set(SCHEMA["properties"]), "field missing from schemas/article-v1.json"

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline.parse import clean_body, declared_language, parse_authors, parse_datetime
+import pytest
+
+from pipeline.boilerplate import is_boilerplate, is_byline, is_dateline
+from pipeline.errors import NotAnArticle
+from pipeline.extract import Block, count_words
+from pipeline.fields import strip_site_suffix
+from pipeline.figures import split_credit
+from pipeline.language import detect_language, normalize_language
+from pipeline.parse import (
+    clean_blocks,
+    clean_body,
+    declared_language,
+    parse_authors,
+    parse_datetime,
+)
+from pipeline.quality import check_quality
 
 HEADLINE = "US, Iraq Agree to Redeploy Coalition Forces"
 CAPTION = "Officials of the International Coalition during a meeting in Baghdad (AFP)"
@@ -65,3 +80,142 @@ def test_parse_datetime_to_utc() -> None:
 def test_declared_language() -> None:
     assert declared_language('<!doctype html><html class="x" lang="pt-BR">') == "pt"
     assert declared_language("<html>") is None
+
+
+def test_clean_blocks_keeps_list_lines_together_and_drops_repeats() -> None:
+    blocks = (
+        Block(kind="p", text="Intro paragraph about the two phones and what they cost."),
+        Block(kind="list", text="- GPS\n- Share\n- Water resistant"),
+        Block(kind="list", text="- GPS\n- Water resistant"),
+        Block(kind="list", text="- GPS\n- Water resistant"),
+    )
+    kept = clean_blocks(blocks, titles=("Phones",))
+    assert [b.text for b in kept] == [
+        "Intro paragraph about the two phones and what they cost.",
+        "- GPS\n- Water resistant",
+    ]
+
+
+def test_clean_blocks_drops_bylines_credits_promos_teasers_and_tag_lists() -> None:
+    lines = [
+        "Council approves bike lanes",
+        "By Jane Doe and John Roe",
+        "The council voted 31 to 12 on Tuesday night to build protected bike lanes.",
+        "Updated 5:45 AM EST Nov. 19, 2026",
+        "Sign up for our daily newsletter to get the latest news in your inbox.",
+        "READ MORE: Ring road closures planned for the winter",
+        "Ring road closures planned for the winter [VIDEO]",
+        "Reporting by Jane Doe; editing by Sam Lee",
+        "Jewels after Jewels, installation views, photos © Inexhibit, 2018",
+        "bikes, council, transport",
+        "___",
+        "Work is due to begin in March.",
+    ]
+    blocks = tuple(Block(kind="p", text=line) for line in lines)
+    kept = clean_blocks(
+        blocks,
+        titles=("Council approves bike lanes",),
+        authors=("Jane Doe", "John Roe"),
+        tags=("bikes", "council", "transport"),
+    )
+    assert [b.text for b in kept] == [
+        "The council voted 31 to 12 on Tuesday night to build protected bike lanes.",
+        "Work is due to begin in March.",
+    ]
+
+
+def test_dateline_needs_a_date_not_just_a_time() -> None:
+    assert is_dateline("Updated at 1:23 p.m.")
+    assert is_dateline("Nov. 19, 2019 5:45 AM PST")
+    assert not is_dateline("10 p.m.")
+    assert not is_dateline("The vote is on Nov. 19, 2019.")
+
+
+def test_boilerplate_keeps_ordinary_sentences() -> None:
+    for line in (
+        "The minister said on Twitter that the plan would go ahead.",
+        "Readers can subscribe?",
+        "Twenty years ago we were worried the colony might disappear altogether.",
+    ):
+        assert not is_boilerplate(line), line
+
+
+def test_byline_matches_names_not_sentences() -> None:
+    assert is_byline("By Jane Doe", ())
+    assert is_byline("Jane Doe | Reuters", ("Jane Doe",))
+    assert not is_byline(
+        "Jane Doe told reporters the council had voted for the plan.", ("Jane Doe",)
+    )
+
+
+def test_quality_gate_reasons() -> None:
+    prose = ("A long enough article paragraph. " * 20,)
+    check_quality(prose, words=100, min_words=30, types=frozenset({"newsarticle"}), url="u")
+    poem = tuple(f"Short line number {i} of the poem" for i in range(14))
+    check_quality(poem, words=98, min_words=30, types=frozenset(), url="u")
+    cases = [
+        (("Too short.",), 2, frozenset(), "too_short"),
+        (("We value your privacy. Accept all cookies to continue. " * 5,), 45, frozenset(), "wall"),
+        (prose, 100, frozenset({"collectionpage"}), "listing"),
+        (
+            tuple(f"Headline number {i} here" for i in range(12)),
+            48,
+            frozenset({"website"}),
+            "listing",
+        ),
+    ]
+    for paragraphs, words, types, check in cases:
+        with pytest.raises(NotAnArticle) as caught:
+            check_quality(paragraphs, words=words, min_words=30, types=types, url="u")
+        assert caught.value.check == check
+        assert caught.value.reason == "not_an_article"
+
+
+def test_count_words_counts_cjk_characters() -> None:
+    assert count_words("Queen’s Road — don't stop.") == 4
+    assert count_words("市立図書館 opens") == 6
+
+
+def test_detect_language() -> None:
+    assert (
+        detect_language("The council said that it was going to be the first of the year.") == "en"
+    )
+    assert (
+        detect_language("Die Bahn will ab dem Sommer eine Verbindung mit dem Zug anbieten.") == "de"
+    )
+    assert detect_language("市は十六日、市立中央図書館の開館時間を延長すると発表した。") == "ja"
+    assert detect_language("Это новая линия метро в центре города") == "ru"
+    assert detect_language("12 34") is None
+    assert normalize_language("pt-BR") == "pt" and normalize_language("") is None
+
+
+def test_split_credit() -> None:
+    assert split_credit("Police at the scene (AFP)") == ("Police at the scene", "AFP")
+    assert split_credit("A diver at the reef. Photo: Reuters") == (
+        "A diver at the reef.",
+        "Photo: Reuters",
+    )
+    assert split_credit("Ein Zug im Bahnhof. Foto: dpa") == ("Ein Zug im Bahnhof.", "Foto: dpa")
+    assert split_credit("Ships at anchor, Reuters") == ("Ships at anchor", "Reuters")
+    assert split_credit("Ships at anchor") == ("Ships at anchor", "")
+
+
+def test_strip_site_suffix() -> None:
+    assert strip_site_suffix("Big news today | The Gazette", "The Gazette") == "Big news today"
+    assert strip_site_suffix("Big news today - Gazette", "The Gazette") == "Big news today"
+    assert strip_site_suffix("Rates: what it means", "The Gazette") == "Rates: what it means"
+
+
+def test_parse_datetime_formats() -> None:
+    assert parse_datetime("Tue, 19 Nov 2019 10:00:00 GMT") == datetime(2019, 11, 19, 10, tzinfo=UTC)
+    assert parse_datetime("2019-11-19T10:00:00.000-0500") == datetime(2019, 11, 19, 15, tzinfo=UTC)
+    assert parse_datetime("0001-01-01") is None
+
+
+def test_split_paragraph_keeps_markup_of_the_kept_lines_only() -> None:
+    markup = "<p>First line of it here.<br/>Photo: Reuters<br/>Second line here.</p>"
+    block = Block(
+        kind="p", text="First line of it here.\nPhoto: Reuters\nSecond line here.", markup=markup
+    )
+    kept = clean_blocks((block,))
+    assert [b.markup for b in kept] == ["<p>First line of it here.</p>", "<p>Second line here.</p>"]

@@ -40,3 +40,29 @@ def bench_dedupe(
         return
     for name, value in figures.items():
         typer.echo(f"{name:36} {value}")
+
+
+@bench_app.command("extract")
+def bench_extract(
+    corpus: Annotated[Path, typer.Option(help="Benchmark corpus folder.")] = DEFAULT_CORPUS,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Body-text F1/precision/recall and docs/s of newsflow and plain trafilatura."""
+    from pipeline.extract_bench import run_bench as run_extract_bench
+
+    figures = run_extract_bench(corpus, load_settings())
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(figures).decode() + "\n")
+        return
+    for name in ("newsflow", "trafilatura", "trafilatura_json_metadata"):
+        row = figures[name]
+        typer.echo(
+            f"{name:26} F1 {row['f1']:.4f}  P {row['precision']:.4f}  R {row['recall']:.4f}"
+            f"  empty {row['empty']:3}  {row['docs_per_s']:6.1f} docs/s"
+        )
+    typer.echo(f"{'speed ratio vs trafilatura':36} {figures['speed_ratio_vs_trafilatura']}")
+    typer.echo(
+        f"{'speed ratio vs json+metadata':36} {figures['speed_ratio_vs_trafilatura_json_metadata']}"
+    )
+    for name, value in figures["newsflow_checks"].items():
+        typer.echo(f"{name:36} {value}")

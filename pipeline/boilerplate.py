@@ -1,0 +1,177 @@
+"""Lines that are not article text: UI tokens, teasers, credits, promos, datelines.
+
+Each rule is a plain pattern over one line, written for the web at large (no site names).
+"""
+
+from __future__ import annotations
+
+import re
+
+UI_TOKENS = frozenset(
+    {
+        "tt",
+        "share",
+        "tweet",
+        "email",
+        "print",
+        "comment",
+        "comments",
+        "advertisement",
+        "advertising",
+        "anzeige",
+        "publicité",
+        "publicidad",
+        "read more",
+        "more",
+        "subscribe",
+        "follow",
+        "copy link",
+        "whatsapp",
+        "facebook",
+        "twitter",
+        "linkedin",
+        "reddit",
+        "close",
+        "menu",
+        "save",
+        "listen",
+        "a a",
+        "aa",
+        "skip advertisement",
+        "story continues below advertisement",
+        "continue reading below",
+        "article continues below",
+    }
+)
+_COUNTER = re.compile(r"^\d+\s*(comments?|shares?|views?|likes?)?$", re.I)
+_TEASER = re.compile(
+    r"^(read more|read also|also read|related|related posts?|related articles?|see also"
+    r"|more on this|see more|don'?t miss|must read|recommended|watch|also on [\w.]+"
+    r"|you may also like|you might also like|most read\b.*|more from [\w .]+)\s*[:|»>\-–—\]]"
+    r"|.*(?-i:\[[A-Z][A-Z ]{2,20}\])\W*$|also on [\w-]+\.[a-z]{2,}\b",
+    re.I,
+)
+_SHORT_TEASER = re.compile(
+    r"^\[?(you may also like|you might also like|most (read|popular|viewed)\b.*|related stories"
+    r"|related articles?|more stories|recommended for you|trending now|don'?t miss)\W*$",
+    re.I,
+)
+_CREDIT = re.compile(
+    r"\(?((additional |compiled |writing and )?reporting|writing|editing|edited|compiled) by\b"
+    r"|(sources?|photos?|fotos?|image|picture|credits?|bild)\s*:\s|staff reports?$"
+    r"|with (\w+ )?wires?$|filed under\b|copyright\b",
+    re.I,
+)
+_CREDIT_MARKS = ("©", "all rights reserved", "contributed to this report", "contributed reporting")
+_CREDIT_MARKS_CJK = ("무단전재", "재배포 금지", "재배포금지")
+_PROMO = re.compile(
+    r"\b(sign up|subscribe|newsletter|(in|to) your inbox|follow (us|him|her|them)\b"
+    r"|follow [\w ]{1,40} on (twitter|facebook|instagram|youtube|linkedin|tiktok)"
+    r"|click here|delivered (to|through)|get access to|use the code|tell us what you think"
+    r"|share (it|this|this story|this article) with)\b",
+    re.I,
+)
+_META_LINE = re.compile(
+    r"(^|[-|•·]\s*)((posted|published|publicado|publicada|publié|pubblicato|veröffentlicht)"
+    r"\s+(by|por|par|da|von)\b|(tags?|categor(y|ia|ie|ies)|filed under)\s*:)",
+    re.I,
+)
+_READING_TIME = re.compile(
+    r"^(reading time|read time|tempo de leitura|tiempo de lectura|temps de lecture|lesezeit"
+    r"|\d+\s*(min|minute|minutes)\s*read)\b",
+    re.I,
+)
+_CONTACT = re.compile(r"^([\w.+-]+@[\w-]+\.[\w.]+|@\w+|[\s,;|/]+)+$")
+_DATE_WORDS = re.compile(
+    r"\b(\d{1,4}|jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?"
+    r"|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?|mon(day)?|tue(sday)?|wed(nesday)?"
+    r"|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?|am|pm|a\.m|p\.m|gmt|utc|[ecmp][sd]t|bst|cet"
+    r"|updated|published|posted|last|modified|on|at|de|às|le|am|um|uhr|el|a|las|the)\b",
+    re.I,
+)
+
+_DATE_MARK = re.compile(
+    r"\b(updated|published|posted|modified|(19|20)\d\d|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"
+    r"|jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?"
+    r"|oct(ober)?|nov(ember)?|dec(ember)?)\b",
+    re.I,
+)
+_TAG_LABEL = re.compile(
+    r"^(tags?|tagged( with)?|topics?|categor\w*|keywords|palavras[- ]chave|schlagw\w*|etiquetas"
+    r"|étiquettes|mots[- ]clés)\s*:?$",
+    re.I,
+)
+_PHONE = re.compile(r"\b(tel|fone|phone|fax|telefone|telefon|téléphone)\s*[:.]\s*[(+\d]", re.I)
+
+
+def is_boilerplate(line: str) -> bool:
+    """True for a line that is page furniture, not article text."""
+    words = line.count(" ") + 1
+    if words > 40:
+        return False
+    folded = line.casefold().strip(" .:|•·-–—[]")
+    if folded in UI_TOKENS or _COUNTER.match(folded) or _SHORT_TEASER.match(line):
+        return True
+    if _TAG_LABEL.match(folded):
+        return True
+    if _TEASER.match(line.lstrip("[(")) and words <= 25:
+        return True
+    if _CREDIT.match(line) or _READING_TIME.match(line) or _has_credit_mark(folded):
+        return True
+    if _META_LINE.search(line) or _PHONE.search(line):
+        return True
+    if _is_promo(line, words):
+        return True
+    return bool(_CONTACT.match(line)) or is_dateline(line)
+
+
+def _is_promo(line: str, words: int) -> bool:
+    """A call to subscribe, follow or click: one cue in a short line, two in a longer one."""
+    if line.rstrip().endswith("?"):
+        return False
+    cues = {m.group(0).casefold() for m in _PROMO.finditer(line)}
+    return bool(cues) and (words <= 30 or len(cues) >= 2)
+
+
+def _has_credit_mark(folded: str) -> bool:
+    return any(m in folded for m in _CREDIT_MARKS) or any(m in folded for m in _CREDIT_MARKS_CJK)
+
+
+def is_dateline(line: str) -> bool:
+    """True for a short line that only states a date or time ("Updated 5:45 AM PST 11/19/2019")."""
+    if len(line.split()) > 12 or not re.search(r"\d", line):
+        return False
+    rest = _DATE_WORDS.sub(" ", re.sub(r"\d{1,2}:\d{2}", " ", line))
+    if re.findall(r"[^\W\d_]{2,}", rest):
+        return False
+    return bool(_DATE_MARK.search(line))
+
+
+def is_tag_list(line: str, tags: tuple[str, ...]) -> bool:
+    """True for a line listing the page's own tags ("politics, elections, senate")."""
+    items = [i.strip().casefold() for i in re.split(r"[,;|#]", line) if i.strip()]
+    if len(items) < 3 or not tags:
+        return False
+    known = {t.casefold() for t in tags}
+    return sum(1 for i in items if i in known) >= 0.6 * len(items)
+
+
+def is_headline_list(text: str) -> bool:
+    """True for a list of linked headlines ("Related: - Big Storm Hits Coast - ...")."""
+    items = [line.lstrip("-•* ").strip() for line in text.splitlines() if line.strip()]
+    if len(items) < 2 or any(len(i.split()) > 14 or i.endswith(tuple(".!?:;")) for i in items):
+        return False
+    words = [w for i in items for w in i.split()[1:] if len(w) > 3 and w[0].isalpha()]
+    return bool(words) and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+
+
+def is_byline(line: str, authors: tuple[str, ...]) -> bool:
+    """True for a short line naming the authors ("By Jane Doe", "Jane Doe | Reuters")."""
+    words = line.split()
+    if not words or len(words) > 12:
+        return False
+    if re.match(r"^(by|von|par|por|di|door|av|af)\s+\w", line, re.I) and len(words) <= 8:
+        return True
+    folded = line.casefold()
+    named = [a for a in authors if a and a.casefold() in folded]
+    return bool(named) and len(words) <= 3 * len(named) + 4
