@@ -47,19 +47,21 @@ _COUNTER = re.compile(r"^\d+\s*(comments?|shares?|views?|likes?)?$", re.I)
 _TEASER = re.compile(
     r"^(read more|read also|also read|related|related posts?|related articles?|see also"
     r"|more on this|see more|don'?t miss|must read|recommended|watch|also on [\w.]+"
-    r"|you may also like|you might also like|most read\b.*|more from [\w .]+)\s*[:|»>\-–—\]]"
+    r"|you may also like|you might also like|most read(\W+\w+){0,4}|more from [\w .]+)"
+    r"\s*[:|»>\-–—\]]"
     r"|.*(?-i:\[[A-Z][A-Z ]{2,20}\])\W*$|also on [\w-]+\.[a-z]{2,}\b",
     re.I,
 )
 _SHORT_TEASER = re.compile(
-    r"^\[?(you may also like|you might also like|most (read|popular|viewed)\b.*|related stories"
-    r"|related articles?|more stories|recommended for you|trending now|don'?t miss)\W*$",
+    r"^\[?(you may also like|you might also like|most (read|popular|viewed)(\W+\w+){0,4}"
+    r"|related stories|related articles?|more stories|recommended for you|trending now"
+    r"|don'?t miss)\W*$",
     re.I,
 )
 _CREDIT = re.compile(
     r"\(?((additional |compiled |writing and )?reporting|writing|editing|edited|compiled) by\b"
     r"|(sources?|photos?|fotos?|image|picture|credits?|bild)\s*:\s|staff reports?$"
-    r"|with (\w+ )?wires?$|filed under\b|copyright\b",
+    r"|with (\w+ )?wires?$|filed under\b|copyright\s*(©|\(c\)|by\b|:|(\w+\W+){0,2}(19|20)\d\d\b)",
     re.I,
 )
 _CREDIT_MARKS = ("©", "all rights reserved", "contributed to this report", "contributed reporting")
@@ -71,6 +73,13 @@ _PROMO = re.compile(
     r"|share (it|this|this story|this article) with)\b",
     re.I,
 )
+_PROMO_ALWAYS = re.compile(
+    r"\b(click here|follow [\w ]{1,40} on (twitter|facebook|instagram|youtube|linkedin|tiktok))\b",
+    re.I,
+)
+_SENTENCE_START = re.compile(r"(^|[.!?:]\s)\W*$")
+_READER = re.compile(r"(?i:\b(you|your|yours|our|ours)\b)|\bus\b")
+"""Words that address the reader ("us" lower-case only: "US officials" is a country)."""
 _META_LINE = re.compile(
     r"(^|[-|•·]\s*)((posted|published|publicado|publicada|publié|pubblicato|veröffentlicht)"
     r"\s+(by|por|par|da|von)\b|(tags?|categor(y|ia|ie|ies)|filed under)\s*:)",
@@ -126,11 +135,24 @@ def is_boilerplate(line: str) -> bool:
 
 
 def _is_promo(line: str, words: int) -> bool:
-    """A call to subscribe, follow or click: one cue in a short line, two in a longer one."""
+    """A call to subscribe, follow or click: one cue in a short line, two in a longer one.
+
+    The cue must speak to the reader (it opens a sentence, as an imperative does, or the line
+    says "you", "your", "us", "our", "click here", "follow ... on Twitter") or stand almost
+    alone: "The letter was delivered to the embassy" and "the company continued to sign up
+    subscribers" are news; "Sign up for our newsletter" is a promo.
+    """
     if line.rstrip().endswith("?"):
         return False
-    cues = {m.group(0).casefold() for m in _PROMO.finditer(line)}
-    return bool(cues) and (words <= 30 or len(cues) >= 2)
+    matches = list(_PROMO.finditer(line))
+    if not matches or not (
+        words <= 4
+        or _READER.search(line)
+        or _PROMO_ALWAYS.search(line)
+        or any(_SENTENCE_START.search(line[: m.start()]) for m in matches)
+    ):
+        return False
+    return words <= 30 or len({m.group(0).casefold() for m in matches}) >= 2
 
 
 def _has_credit_mark(folded: str) -> bool:
@@ -165,12 +187,30 @@ def is_headline_list(text: str) -> bool:
     return bool(words) and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
 
 
+_BY_PREFIX = re.compile(r"^(by|von|par|por|di|door|av|af)\s+(\S.*)$", re.I)
+_NAME_JOINERS = frozenset(
+    {"and", "und", "y", "et", "e", "og", "en", "och", "i", "de", "van", "von", "der", "den"}
+    | {"da", "di", "la", "le", "del", "dos", "das", "du", "bin", "al"}
+)
+
+
+def _names_only(text: str) -> bool:
+    """True for "Jane Doe and John Roe, AP": capitalised names, joiners, short agency codes
+    ("dpa") and dates, but no lower-case word ("By then, it was too late", "Por eso, ...")."""
+    tokens = [t for t in re.split(r"[\s,|/&;:()–—-]+", text) if t]
+    return bool(tokens) and all(
+        t[0].isupper() or t[0].isdigit() or t.casefold() in _NAME_JOINERS or len(t) <= 3
+        for t in tokens
+    )
+
+
 def is_byline(line: str, authors: tuple[str, ...]) -> bool:
     """True for a short line naming the authors ("By Jane Doe", "Jane Doe | Reuters")."""
     words = line.split()
     if not words or len(words) > 12:
         return False
-    if re.match(r"^(by|von|par|por|di|door|av|af)\s+\w", line, re.I) and len(words) <= 8:
+    prefixed = _BY_PREFIX.match(line)
+    if prefixed and len(words) <= 8 and _names_only(prefixed.group(2)):
         return True
     folded = line.casefold()
     named = [a for a in authors if a and a.casefold() in folded]

@@ -22,7 +22,14 @@ _NOISY_CLASS = re.compile(
     re.I,
 )
 
-_COMMENTS = re.compile(r"\b(comment|coment|komment)", re.I)
+_COMMENTS = re.compile(
+    r"\b(comment|coment|komment)\w*\b[^.]*\b(moderat|approv|aprova|guideline|polic|richtlinie"
+    r"|rules|regeln|closed|geschlossen|fechad|encerrad|disabled)"
+    r"|\b(leave|post|add|write|submit) a comment|\bkommentar (schreiben|verfassen)",
+    re.I,
+)
+"""Text about the reader comments below the article (a policy, a form), not news that
+quotes someone's comments or says they "declined to comment"."""
 
 
 def missed_paragraphs(tree: HtmlElement, texts: list[str]) -> list[tuple[int, str]]:

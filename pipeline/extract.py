@@ -10,7 +10,9 @@ the page's JSON-LD ``articleBody`` are second opinions, and the longest one wins
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 from copy import deepcopy
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +34,9 @@ from pipeline.metadata import Declared, read_declared
 from pipeline.models import ExtractorInfo, Image, Page
 from pipeline.settings import ExtractSettings
 
+SECOND_OPINION_BUDGET_S = 2.0
+"""Second-opinion passes start only while the page has taken less than this (typical pages
+take 10-30 ms a pass; hostile ones, seconds: they get one pass, like plain trafilatura)."""
 EXTRACTOR = ExtractorInfo(name="trafilatura", version=trafilatura.__version__)
 BodyFormat = Literal["text", "markdown", "html"]
 _WIDE = "\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -79,13 +84,29 @@ class Extraction:
         return "\n\n".join(b.text for b in self.blocks)
 
 
+class _QuietDiscards(logging.Filter):
+    """Drops trafilatura's "discarding data: <url>" warning, logged for every pass that
+    finds too little text (several per short page here, as second opinions run); newsflow
+    reports a page it cannot use itself (NotAnArticle). Other records pass untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("discarding data")
+
+
+_QUIET_DISCARDS = _QuietDiscards()
+
+
 def build_extractor(settings: ExtractSettings) -> ExtractOptions:
     """trafilatura's options objects, built once per process from Settings.
 
     The first pass is trafilatura's fast one (no readability/jusText comparison: measured,
     it cost a quarter of the time for no gain). Second opinions for a short result, in
     order: the same pass with the fallback comparison, a recall pass, JSON-LD articleBody.
+    Also silences trafilatura's per-page "discarding data" warning (see _QuietDiscards).
     """
+    core_log = logging.getLogger("trafilatura.core")
+    if _QUIET_DISCARDS not in core_log.filters:
+        core_log.addFilter(_QUIET_DISCARDS)
     return ExtractOptions(
         precise=Extractor(
             output_format="python",
@@ -164,6 +185,7 @@ def _body(
     tree: HtmlElement, page: Page, declared: Declared, options: ExtractOptions
 ) -> tuple[tuple[Block, ...], str]:
     fmt = options.body_format
+    started = time.monotonic()
     best = _complete(tree, _run(tree, page, options.precise, fmt), fmt)
     if _words(best) >= 2 * options.min_words:
         return best, "trafilatura"
@@ -175,6 +197,8 @@ def _body(
     ):
         if _words(best) >= 2 * options.min_words:
             break
+        if time.monotonic() - started > SECOND_OPINION_BUDGET_S and name != "json-ld":
+            continue  # a pathological page: no more full passes over it
         candidate = make()
         if _words(candidate) > max(1.5 * _words(best), 1):
             best, source = candidate, name

@@ -155,13 +155,27 @@ def clean_blocks(
 
 
 def _drop_trailing_links(blocks: list[Block]) -> tuple[Block, ...]:
-    """Drop lists of headlines (related stories) among the last blocks of the body."""
+    """Drop lists of headlines (related stories) among the last blocks of the body.
+
+    A list that the text introduces with a sentence ending in a colon ("The nominees
+    are:") is the article's own, whatever its capitals; related links come under a label.
+    """
     tail = len(blocks) - 3
     return tuple(
         b
         for i, b in enumerate(blocks)
-        if not (i >= tail and b.kind == "list" and is_headline_list(b.text))
+        if not (
+            i >= tail
+            and b.kind == "list"
+            and is_headline_list(b.text)
+            and not (i > 0 and _introduces(blocks[i - 1].text))
+        )
     )
+
+
+def _introduces(text: str) -> bool:
+    """A sentence (six words or more) ending in a colon, as a list's lead-in."""
+    return text.rstrip().endswith(":") and len(text.split()) >= 6
 
 
 def clean_body(text: str, *, title: str, captions: tuple[str, ...] = ()) -> str:

@@ -10,7 +10,8 @@ from pipeline.metadata import ARTICLE_TYPES, LISTING_TYPES
 
 _WALL = re.compile(
     r"enable javascript|javascript is disabled|verify (that )?you are (a )?human"
-    r"|are you a robot|complete the captcha|unusual traffic|access denied|checking your browser"
+    r"|are you a robot|complete the captcha|unusual traffic from your|access denied"
+    r"|checking your browser"
     r"|(accept|allow) (all )?cookies|cookie (settings|preferences|consent)|we value your privacy"
     r"|(sign|log) ?in to (continue|read|access|view)|create (a free|an) account to (continue|read)"
     r"|you (must|need to) (be )?(logged|signed) in",
@@ -40,12 +41,30 @@ def check_quality(
 
 
 def is_listing(paragraphs: tuple[str, ...], types: frozenset[str]) -> bool:
-    """A page declared as a collection, or a declared website (not an article) whose body is
-    only many short headline-like lines."""
+    """A page declared as a collection; or one not declared an article whose body is only
+    short headline-like lines: 10 of them on a declared website, 40 that do not end like
+    sentences on a page that declares nothing."""
     if types & ARTICLE_TYPES:
         return False
     if types & LISTING_TYPES:
         return True
+    if "website" in types:
+        return _headline_lines(paragraphs, at_least=10)
+    return _headline_lines(paragraphs, at_least=UNDECLARED_LISTING_LINES) and (
+        _sentences(paragraphs) < 0.2
+    )
+
+
+UNDECLARED_LISTING_LINES = 40
+"""A page that declares no type needs this many headline-like lines to count as a listing."""
+
+
+def _headline_lines(paragraphs: tuple[str, ...], *, at_least: int) -> bool:
+    """Many lines, most of them a few words long, none a real paragraph."""
     lengths = [len(p.split()) for p in paragraphs]
-    short_lines = len(lengths) >= 10 and statistics.median(lengths) <= 8 and max(lengths) < 40
-    return "website" in types and short_lines
+    return len(lengths) >= at_least and statistics.median(lengths) <= 8 and max(lengths) < 40
+
+
+def _sentences(paragraphs: tuple[str, ...]) -> float:
+    """The share of lines that end like a sentence (headlines and link texts rarely do)."""
+    return sum(p.rstrip().endswith((".", "!", "?", "。")) for p in paragraphs) / len(paragraphs)

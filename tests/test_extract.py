@@ -6,13 +6,18 @@ A page that is not an article has a golden file too: ``{"dropped": <check>, "err
 from __future__ import annotations
 
 import json
+import logging
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.errors import FetchRefused, NotAnArticle
+from pipeline.extract import build_extractor
 from pipeline.local_site import sample_site_dir
+from pipeline.models import Page
 from pipeline.offline import article_dict, extract_page, read_page_file
 from pipeline.settings import ExtractSettings, Settings
 
@@ -116,3 +121,33 @@ def test_article_matches_the_schema(name: str, page_file: Path, url: str) -> Non
         return
     assert set(SCHEMA["required"]) <= set(article) | {"fetched_at"}
     assert set(article) <= set(SCHEMA["properties"]), "field missing from schemas/article-v1.json"
+
+
+def test_trafilatura_discard_notice_is_silenced_other_warnings_are_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    build_extractor(ExtractSettings())
+    core_log = logging.getLogger("trafilatura.core")
+    with caplog.at_level(logging.WARNING):
+        core_log.warning("discarding data: %s", "https://example.com/short")
+        core_log.warning("something else went wrong")
+    assert [r.getMessage() for r in caplog.records] == ["something else went wrong"]
+
+
+def test_hostile_listing_page_is_bounded_and_dropped() -> None:
+    """4 MB of link lines: one extraction pass (about plain trafilatura's time), then a drop."""
+    rows = "".join(
+        f"<div><a href='/x{i}'>Council approves harbour budget {i}</a></div>" for i in range(40000)
+    )
+    page = Page(
+        url="http://x.test/a",
+        final_url="http://x.test/a",
+        status=200,
+        content_type="text/html",
+        html=f"<html><body>{rows}</body></html>",
+        fetched_at=datetime.now(UTC),
+    )
+    started = time.monotonic()
+    with pytest.raises(NotAnArticle):
+        extract_page(page, Settings())
+    print(f"\nhostile listing page: dropped after {time.monotonic() - started:.1f} s")

@@ -69,3 +69,14 @@ def test_missed_paragraphs_finds_the_second_chunk_of_a_split_body() -> None:
       <div class="chunk"><p>{third}</p></div></article></body></html>"""
     assert missed_paragraphs(document_fromstring(page), [first, second]) == [(1, third)]
     assert missed_paragraphs(document_fromstring(page), [first, second, third]) == []
+
+
+def test_missed_paragraphs_keep_news_about_comments_not_comment_rules() -> None:
+    first = "Volunteers counted 1,240 grey seals on the sandbanks of the estuary last weekend."
+    second = "More than sixty people took part in the count, walking the shore at low tide."
+    quote = "The harbour authority declined to comment on the plans for a visitor centre on Friday."
+    rules = "Comments that insult other readers or stay off topic are removed by our moderators."
+    page = f"""<html><body><article>
+      <div class="chunk"><p>{first}</p><p>{second}</p></div>
+      <div class="chunk"><p>{quote}</p><p>{rules}</p></div></article></body></html>"""
+    assert missed_paragraphs(document_fromstring(page), [first, second]) == [(1, quote)]

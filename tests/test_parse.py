@@ -136,8 +136,58 @@ def test_boilerplate_keeps_ordinary_sentences() -> None:
         "The minister said on Twitter that the plan would go ahead.",
         "Readers can subscribe?",
         "Twenty years ago we were worried the colony might disappear altogether.",
+        "The letter was delivered to the embassy on Monday.",
+        "Agents continued to follow him for weeks before the arrest.",
+        "Refugees in the camp struggle to get access to clean water.",
+        "The company continued to sign up subscribers throughout the outage.",
+        "In a newsletter to investors, the fund said returns had fallen.",
+        "Copyright law in the EU was overhauled in 2019 after years of lobbying.",
+        "Most popular among young voters was the Green party, which won 20 percent.",
     ):
         assert not is_boilerplate(line), line
+
+
+def test_promos_speak_to_the_reader() -> None:
+    for line in (
+        "Sign up for our daily newsletter.",
+        "Like this story? Share it with a friend!",
+        "Have a tip? Jane Doe may be reached by email. Follow her on Twitter @jdoe.",
+        "Get the best stories delivered to your inbox every morning.",
+        "Click here to read the full report.",
+        "Subscribe",
+        "Copyright 2019 Example News. All rights reserved.",
+        "copyright Example 2019 - ISSN: 1234-5678",
+        "Most read in world news",
+    ):
+        assert is_boilerplate(line), line
+
+
+def test_byline_prefix_needs_names() -> None:
+    for line in ("By Jane Doe", "Von Max Mustermann, dpa", "Par Jean Dupont et Marie Curie"):
+        assert is_byline(line, ()), line
+    for line in (
+        "By then, it was too late.",
+        "By Monday, the fire was contained.",
+        "Von der Leyen declined to comment.",
+        "Por eso, el gobierno decidió esperar.",
+    ):
+        assert not is_byline(line, ()), line
+
+
+def test_list_introduced_by_the_text_is_kept_at_the_end() -> None:
+    names = "- Laura Frank, Director of Engineering at Example Corp\n- Rachel White, Design Lead"
+    headlines = "- Storm Hits Coast Overnight\n- Mayor Unveils Budget Plan"
+    for lead_in, kept in (
+        ("Read about the other leaders we featured this month:", True),
+        ("Related stories", False),
+    ):
+        blocks = (
+            Block(kind="p", text="The council voted on Tuesday night to build new bike lanes."),
+            Block(kind="p", text=lead_in),
+            Block(kind="list", text=names if kept else headlines),
+        )
+        texts = [b.text for b in clean_blocks(blocks)]
+        assert ((names if kept else headlines) in texts) is kept
 
 
 def test_byline_matches_names_not_sentences() -> None:
@@ -169,6 +219,14 @@ def test_quality_gate_reasons() -> None:
             check_quality(paragraphs, words=words, min_words=30, types=types, url="u")
         assert caught.value.check == check
         assert caught.value.reason == "not_an_article"
+
+
+def test_short_news_about_traffic_or_cookies_is_not_a_wall() -> None:
+    brief = ("Drivers should expect unusual traffic around the stadium on Saturday. " * 4,)
+    check_quality(brief, words=44, min_words=30, types=frozenset(), url="u")
+    google = ("Our systems have detected unusual traffic from your computer network. " * 4,)
+    with pytest.raises(NotAnArticle):
+        check_quality(google, words=40, min_words=30, types=frozenset(), url="u")
 
 
 def test_count_words_counts_cjk_characters() -> None:
@@ -219,3 +277,13 @@ def test_split_paragraph_keeps_markup_of_the_kept_lines_only() -> None:
     )
     kept = clean_blocks((block,))
     assert [b.markup for b in kept] == ["<p>First line of it here.</p>", "<p>Second line here.</p>"]
+
+
+def test_undeclared_page_of_many_link_lines_is_a_listing_but_short_lists_are_not() -> None:
+    links = tuple(f"Council approves budget for harbour {i}" for i in range(60))
+    with pytest.raises(NotAnArticle) as caught:
+        check_quality(links, words=360, min_words=30, types=frozenset(), url="u")
+    assert caught.value.check == "listing"
+    steps = tuple(f"Step {i}: stir the sauce for a minute." for i in range(60))
+    check_quality(steps, words=480, min_words=30, types=frozenset(), url="u")
+    check_quality(links[:30], words=180, min_words=30, types=frozenset(), url="u")
