@@ -87,6 +87,8 @@ class WorkerSettings:
     retry_backoff_max_s: PositiveInt = 300
     max_tasks_per_child: PositiveInt = 500
     max_memory_per_child_kb: PositiveInt = 600_000
+    warm_up: bool = True
+    """Extract the sample pages in the main process before forking (docs/performance.md)."""
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= self.soft_time_limit_s:

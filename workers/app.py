@@ -7,7 +7,7 @@ from typing import Any
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Celery
-from celery.signals import task_failure, worker_process_shutdown
+from celery.signals import task_failure, worker_init, worker_process_shutdown
 
 from pipeline import keys
 from pipeline.models import FeedEntry, OutcomeKind
@@ -73,6 +73,17 @@ def create_app(settings: Settings) -> Celery:
 
 
 app = create_app(resources.settings())
+
+
+@worker_init.connect
+def _warm_up(**_: Any) -> None:
+    """Warm extraction in the main process, before the pool forks (see pipeline.warmup)."""
+    settings = resources.settings()
+    if settings.worker.warm_up:
+        from pipeline.warmup import warm_up
+
+        seconds = warm_up(settings)
+        logging.getLogger(__name__).info("extraction warmed up in %.2f s before forking", seconds)
 
 
 @worker_process_shutdown.connect

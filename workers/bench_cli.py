@@ -42,6 +42,68 @@ def bench_dedupe(
         typer.echo(f"{name:36} {value}")
 
 
+@bench_app.command("pipeline")
+def bench_pipeline(
+    articles: Annotated[int, typer.Option(min=1, help="Distinct articles (URLs) to run.")] = 200,
+    workers: Annotated[int, typer.Option(min=1, help="Worker pool processes (K).")] = 2,
+    pool: Annotated[
+        int | None, typer.Option(min=1, help="Pool processes if not K (references keep K).")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Feed articles at this rate per second (0: all at once).")
+    ] = 0.0,
+    limit_sample: Annotated[
+        int, typer.Option(min=1, help="Articles run through the two references.")
+    ] = 1000,
+    limits: Annotated[bool, typer.Option(help="Also measure extraction-only and naive.")] = True,
+    log_level: Annotated[str, typer.Option(help="Log level of worker and poller.")] = "INFO",
+    env: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE for worker and poller (a tuning knob).")
+    ] = None,
+    worker_arg: Annotated[
+        list[str] | None, typer.Option(help="Extra `celery worker` option, e.g. -O=fair.")
+    ] = None,
+    corpus: Annotated[Path, typer.Option(help="Benchmark corpus folder.")] = DEFAULT_CORPUS,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Whole pipeline (replay site, Redis, poller, K workers) against its extraction limit."""
+    from workers.pipeline_bench import BenchOptions, run_bench
+
+    load_settings()
+    options = BenchOptions(
+        corpus=corpus,
+        articles=articles,
+        workers=workers,
+        pool=pool,
+        rate=rate,
+        limit_sample=limit_sample,
+        limits=limits,
+        log_level=log_level.upper(),
+        env=_pairs(env or []),
+        worker_args=tuple(worker_arg or ()),
+    )
+    report = run_bench(options)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+        return
+    _print_nested(report)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    if any("=" not in item for item in items):
+        raise typer.BadParameter("expected NAME=VALUE", param_hint="--env")
+    return dict(item.split("=", 1) for item in items)
+
+
+def _print_nested(figures: dict[str, object], indent: str = "") -> None:
+    for name, value in figures.items():
+        if isinstance(value, dict):
+            typer.echo(f"{indent}{name}:")
+            _print_nested(value, indent + "  ")
+        else:
+            typer.echo(f"{indent}{name:34} {value}")
+
+
 @bench_app.command("extract")
 def bench_extract(
     corpus: Annotated[Path, typer.Option(help="Benchmark corpus folder.")] = DEFAULT_CORPUS,
