@@ -83,3 +83,16 @@ def _htmldate(tree: HtmlElement, url: str) -> tuple[str, str]:
     if not found or found[4:19] == "-01-01T00:00:00":
         return ("", "")  # nothing, or only a year (htmldate's guess from a copyright line)
     return (found, HTMLDATE)
+
+
+_WARM_UP_PAGE = "<html><body><p>Publicado el 5 de junio de 2023</p></body></html>"
+"""A date htmldate hands to dateparser, which then loads its per-language tables."""
+
+
+def warm_up_dates() -> None:
+    """Load htmldate's and dateparser's language tables now (about 1.5 s and 40 MB).
+
+    Called in a worker's main process before the pool forks, so that every pool process
+    shares them instead of stalling on the first page whose date only dateparser reads.
+    """
+    htmldate.find_date(_WARM_UP_PAGE, extensive_search=True, original_date=True)

@@ -305,7 +305,7 @@ def _enqueue_new(
     seen_key = keys.feed_seen(feed_url)
     entry_keys_ = entry_keys(parsed.entries)
     already: list[Any] = client.hmget(seen_key, entry_keys_) if entry_keys_ else []
-    count = client.register_script(_ENQUEUED_LUA)
+    mark_seen = client.register_script(_ENQUEUED_LUA)
     now = str(int(time.time()))
     new = updated = 0
     done: set[str] = set()
@@ -322,16 +322,13 @@ def _enqueue_new(
                 updated += 1
             continue
         enqueue(entry)  # before marking: a crash in between re-enqueues, never loses
-        if client.hsetnx(seen_key, key, f"{marker}|{now}"):
-            new += 1
-            count(
-                keys=[
-                    keys.enqueued_marker(url_id(entry.url)),
-                    keys.ENQUEUED_COUNT,
-                    keys.feed_outcomes(feed_url),
-                ],
-                args=[ttl_s],
-            )
+        marker_keys = [
+            seen_key,
+            keys.enqueued_marker(url_id(entry.url)),
+            keys.ENQUEUED_COUNT,
+            keys.feed_outcomes(feed_url),
+        ]
+        new += int(mark_seen(keys=marker_keys, args=[key, f"{marker}|{now}", ttl_s]))
     return new, updated, entry_keys_
 
 

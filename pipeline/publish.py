@@ -42,14 +42,17 @@ def encode_article(article: Article, kind: str = "article") -> dict[str, bytes |
     }
 
 
-def field_digests(article: Article) -> str:
-    """Short digests of the fields an update may change, as ``name=digest;...``."""
+def field_digests(article: Article, fingerprint: str | None = None) -> str:
+    """Short digests of the fields an update may change, as ``name=digest;...``.
+
+    ``fingerprint`` is the body's :func:`text_fingerprint`, if the caller has it already.
+    """
     fields = {
         "title": article.title,
         "description": article.description,
         "authors": "|".join(article.authors),
         "published_at": article.published_at.isoformat() if article.published_at else "",
-        "text": text_fingerprint(article.text),
+        "text": fingerprint or text_fingerprint(article.text),
     }
     return ";".join(
         f"{name}={hashlib.blake2b(value.encode(), digest_size=6).hexdigest()}"
@@ -80,10 +83,11 @@ class Publisher:
             RedisUnavailable: the script could not run; nothing was written.
         """
         entry_id = url_id(entry.url)
+        fingerprint = text_fingerprint(article.text)
         script_keys = [
             keys.url_outcome(entry_id),
             keys.url_outcome(article.id),
-            keys.content_fingerprint(text_fingerprint(article.text)),
+            keys.content_fingerprint(fingerprint),
             keys.ARTICLES_STREAM,
             keys.EVENTS_STREAM,
             keys.OUTCOME_COUNTS,
@@ -100,7 +104,7 @@ class Publisher:
             _now_ms(),
             self._settings.near_duplicate_threshold,
             MIN_ANCHORS,
-            field_digests(article),
+            field_digests(article, fingerprint),
         ]
         for name, value in encode_article(article).items():
             args += [name, value]

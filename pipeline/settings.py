@@ -85,7 +85,7 @@ class WorkerSettings:
     visibility_timeout_s: PositiveInt = 900
     max_retries: NonNegativeInt = 5
     retry_backoff_max_s: PositiveInt = 300
-    max_tasks_per_child: PositiveInt = 500
+    max_tasks_per_child: PositiveInt = 5000
     max_memory_per_child_kb: PositiveInt = 600_000
     warm_up: bool = True
     """Extract the sample pages in the main process before forking (docs/performance.md)."""

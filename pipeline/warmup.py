@@ -12,6 +12,7 @@ import gc
 import logging
 import time
 
+from pipeline.dates import warm_up_dates
 from pipeline.errors import PipelineError
 from pipeline.local_site import sample_site_dir
 from pipeline.models import Page, utc_now
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def warm_up(settings: Settings) -> float:
-    """Extract the bundled sample articles once, then freeze the heap; returns seconds spent."""
+    """Extract the bundled sample articles and load the date parser's language tables once,
+    then freeze the heap; returns seconds spent."""
     started = time.perf_counter()
     for path in sorted((sample_site_dir() / "articles").glob("*.html")):
         url = f"https://sample.invalid/articles/{path.stem}"
@@ -38,6 +40,7 @@ def warm_up(settings: Settings) -> float:
             extract_page(page, settings)
         except PipelineError as exc:  # a sample page without an article still warmed the code
             log.debug("warm-up page %s: %s", path.name, exc)
+    warm_up_dates()
     gc.collect()
     gc.freeze()
     return time.perf_counter() - started

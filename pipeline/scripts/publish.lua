@@ -20,13 +20,22 @@ local function prior_article(key)
   return nil
 end
 
+-- The current values of the body's anchor keys (one MGET, read once).
+local anchors_read = nil
+local function anchor_values()
+  if anchors_read == nil then
+    anchors_read = {}
+    if #KEYS >= 9 then anchors_read = redis.call('MGET', unpack(KEYS, 9, #KEYS)) end
+  end
+  return anchors_read
+end
+
 -- The published article sharing the most anchors, if it shares enough of the smaller text's.
 local function near_duplicate()
   local own = #KEYS - 8
   if own < tonumber(ARGV[8]) then return nil end
   local votes, sizes, best, best_votes = {}, {}, nil, 0
-  for i = 9, #KEYS do
-    local value = redis.call('GET', KEYS[i])
+  for _, value in ipairs(anchor_values()) do
     if value then
       local aid, size = string.match(value, '^([^:]+):(%d+)$')
       if aid then
@@ -75,11 +84,16 @@ redis.call('SET', KEYS[1], value, 'EX', ttl)
 if KEYS[2] ~= KEYS[1] then redis.call('SET', KEYS[2], value, 'EX', ttl) end
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ttl)
 local anchor = ARGV[2] .. ':' .. (#KEYS - 8)
-for i = 9, #KEYS do redis.call('SET', KEYS[i], anchor, 'NX', 'EX', ttl) end
-redis.call('HSET', KEYS[8], 'v', 1)
-for field, digest in string.gmatch(ARGV[9], '([%w_]+)=(%w+)') do
-  redis.call('HSET', KEYS[8], field, digest)
+local held = anchor_values()
+for i = 9, #KEYS do
+  if not held[i - 8] then redis.call('SET', KEYS[i], anchor, 'EX', ttl) end  -- first one keeps it
 end
+local record = {'HSET', KEYS[8], 'v', 1}
+for field, digest in string.gmatch(ARGV[9], '([%w_]+)=(%w+)') do
+  record[#record + 1] = field
+  record[#record + 1] = digest
+end
+redis.call(unpack(record))
 redis.call('EXPIRE', KEYS[8], ttl)
 redis.call('HINCRBY', KEYS[6], 'published', 1)
 redis.call('HINCRBY', KEYS[7], 'published', 1)
