@@ -26,7 +26,8 @@ _WORD = re.compile(r"\w+")
 ANCHOR_SHINGLE = 8
 """Words per shingle of the near-duplicate anchors."""
 ANCHOR_SAMPLING = 16
-"""One shingle in this many (chosen by its hash, so the same in every copy) is an anchor."""
+"""One shingle in this many (chosen by its hash, so the same in every copy) is an anchor.
+A divisor of 256: the test reads the hash's last byte."""
 MAX_ANCHORS = 48
 """Anchors kept per article, from the start of the text (truncated copies keep the start)."""
 
@@ -97,15 +98,14 @@ def near_duplicate_anchors(text: str) -> tuple[str, ...]:
     A copy with other boilerplate, an edited paragraph or a cut end keeps most of the
     anchors of the original, because which shingles are anchors depends only on the words.
     """
-    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    words = [word.encode("utf-8") for word in _WORD.findall(folded)]
     found: list[str] = []
-    seen: set[str] = set()
     for i in range(max(1, len(words) - ANCHOR_SHINGLE + 1)):
-        shingle = " ".join(words[i : i + ANCHOR_SHINGLE]).encode("utf-8")
-        digest = hashlib.blake2b(shingle, digest_size=8).digest()
-        if int.from_bytes(digest, "big") % ANCHOR_SAMPLING == 0 and digest.hex() not in seen:
-            seen.add(digest.hex())
-            found.append(digest.hex())
+        digest = hashlib.blake2b(b" ".join(words[i : i + ANCHOR_SHINGLE]), digest_size=8).digest()
+        # the big-endian integer's residue mod 16 is its last byte's (ANCHOR_SAMPLING = 16)
+        if digest[-1] % ANCHOR_SAMPLING == 0 and (anchor := digest.hex()) not in found:
+            found.append(anchor)
             if len(found) == MAX_ANCHORS:
                 break
     return tuple(found)

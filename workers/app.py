@@ -50,6 +50,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": worker.soft_time_limit_s,
         "task_time_limit": worker.time_limit_s,
         "worker_prefetch_multiplier": 1,
+        "worker_disable_rate_limits": True,  # none are used; saves the main process a check
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_soft_shutdown_timeout": 30,
         "worker_max_tasks_per_child": worker.max_tasks_per_child,
