@@ -26,6 +26,7 @@ class Watchdog:
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._deadline: float | None = None
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def track(self, sock: socket.socket) -> None:
         # The socket, not the connection: http.client drops conn.sock while a read-to-close
@@ -49,9 +50,20 @@ class Watchdog:
             with self._lock:  # disarmed under the lock: the next fetch is left be
                 self._deadline = None
 
+    def close(self) -> None:
+        """Stop the watchdog's thread (it starts again if the watchdog is armed again)."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        with self._lock:
+            self._closed = False
+            self._thread = None
+
     def _watch(self) -> None:
         with self._lock:
-            while True:
+            while not self._closed:
                 if self._deadline is None:
                     self._wake.wait()
                 elif (remaining := self._deadline - time.monotonic()) > 0:

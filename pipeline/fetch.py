@@ -120,7 +120,8 @@ class Fetcher:
         self._pool_classes = _watched_pool_classes(self._watchdog)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and stop the deadline thread."""
+        self._watchdog.close()
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()

@@ -55,14 +55,17 @@ def poll_once(
     client: redis.Redis,
     settings: Settings,
     lease: Lease | None = None,
+    fetchers: FetcherPool | None = None,
 ) -> list[PollResult]:
     """Poll the given feeds once each, several at a time, logging one line per feed.
 
     At most ``poller.concurrency`` polls run at once and ``poller.max_polls_per_host`` per
     host. With a ``lease``, it is renewed while polls run and no new poll starts once lost.
+    ``fetchers`` kept across rounds keep their connections; without, one is made and closed.
     """
     gate = HostGate(client, settings.fetch)
-    fetchers = FetcherPool(settings)
+    own_fetchers = fetchers is None
+    fetchers = fetchers or FetcherPool(settings)
 
     def poll(feed: FeedConfig) -> PollResult:
         with fetchers.borrow() as fetcher, app.producer_or_acquire() as producer:
@@ -92,7 +95,8 @@ def poll_once(
             keep_going=keep_going,
         )
     finally:
-        fetchers.close()
+        if own_fetchers:
+            fetchers.close()
 
 
 def run_polls(
@@ -188,6 +192,7 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
     log.info("poller %s started; %d feeds from config/ newly registered", lease.owner, seeded)
     next_trim = next_reconcile = 0.0
     leading = False
+    fetchers = FetcherPool(settings)
     try:
         while not stop.is_set():
             if lease.hold() != leading:
@@ -198,13 +203,14 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
                     reconcile_schedule(client, registered_feeds(client))
                     next_reconcile = time.monotonic() + 60
                 due = due_feeds(client, time.time(), limit=_DUE_BATCH)
-                poll_once(due, client=client, settings=settings, lease=lease)
+                poll_once(due, client=client, settings=settings, lease=lease, fetchers=fetchers)
                 if time.monotonic() >= next_trim:
                     _trim(client, settings)
                     next_trim = time.monotonic() + settings.trim_interval_s
             stop.wait(_idle_s(client) if leading else 1.0)
     finally:
         lease.release()
+        fetchers.close()
 
 
 def _idle_s(client: redis.Redis) -> float:
