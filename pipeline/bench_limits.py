@@ -25,8 +25,7 @@ from pipeline.bench_corpus import CorpusPage, article_path, page_html
 from pipeline.bench_figures import Limit
 from pipeline.charset import decode_html
 from pipeline.errors import PipelineError
-from pipeline.models import Page, utc_now
-from pipeline.offline import extract_page
+from pipeline.offline import extract_page, page_from_html
 from pipeline.settings import Settings
 from pipeline.warmup import warm_up
 
@@ -76,14 +75,7 @@ def _extract_chunk(
 
 def _extract(index: int, body: bytes, settings: Settings) -> None:
     url = f"http://127.0.0.1{article_path(index)}"
-    page = Page(
-        url=url,
-        final_url=url,
-        status=200,
-        content_type="text/html; charset=utf-8",
-        html=decode_html(body, "text/html; charset=utf-8"),
-        fetched_at=utc_now(),
-    )
+    page = page_from_html(url, decode_html(body, "text/html; charset=utf-8"))
     with contextlib.suppress(PipelineError):  # a page without an article costs its time too
         extract_page(page, settings)
 

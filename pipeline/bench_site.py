@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from pipeline.bench_corpus import CorpusPage, load_corpus, page_html, rss
+from pipeline.local_site import send_body
 
 MAX_ITEMS = 400
 """Most items per feed document (below the poller's ``max_entries_per_poll``)."""
@@ -111,14 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, rss(base, feed, items), "application/rss+xml; charset=utf-8", etag)
 
     def _send(self, status: int, body: bytes, content_type: str, etag: str = "") -> None:
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        if etag:
-            self.send_header("ETag", etag)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_body(self, status, body, content_type, etag)
 
     def log_message(self, format: str, *args: object) -> None:
         return

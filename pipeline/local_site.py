@@ -82,24 +82,25 @@ class LocalSite:
         if path.endswith("/"):
             file = file / "index.html"
         if not file.is_file() or self.root.resolve() not in file.parents:
-            _send(request, 404, b"not found", "text/plain")
+            send_body(request, 404, b"not found", "text/plain")
             return
         body = file.read_bytes().replace(b"{{BASE}}", self.base_url.encode())
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if request.headers.get("If-None-Match") == etag:
-            _send(request, 304, b"", "", etag=etag)
+            send_body(request, 304, b"", "", etag=etag)
             return
         content_type = CONTENT_TYPES.get(file.suffix, "application/octet-stream")
-        _send(request, 200, body, content_type, etag=etag)
+        send_body(request, 200, body, content_type, etag=etag)
 
     def count(self, path: str) -> int:
         """How many requests this site has answered for ``path``."""
         return sum(1 for _, p in self.requests if p == path)
 
 
-def _send(
+def send_body(
     request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str, etag: str = ""
 ) -> None:
+    """Answer ``request`` with this status, body, content type and optional ETag."""
     request.send_response(status)
     if content_type:
         request.send_header("Content-Type", content_type)

@@ -35,12 +35,17 @@ def read_page_file(path: Path, *, url: str, max_bytes: int) -> Page:
         raise FetchRefused(f"file is over the {max_bytes}-byte cap", url=url)
     if not body.strip() or b"<" not in body[:4096]:
         raise FetchRefused("file is empty or not HTML", url=url)
+    return page_from_html(url, decode_html(body, ""))
+
+
+def page_from_html(url: str, html: str, content_type: str = "text/html") -> Page:
+    """A page as if fetched now from ``url`` with status 200 (for offline extraction)."""
     return Page(
         url=url,
         final_url=url,
         status=200,
-        content_type="text/html",
-        html=decode_html(body, ""),
+        content_type=content_type,
+        html=html,
         fetched_at=utc_now(),
     )
 

@@ -15,8 +15,7 @@ import time
 from pipeline.dates import warm_up_dates
 from pipeline.errors import PipelineError
 from pipeline.local_site import sample_site_dir
-from pipeline.models import Page, utc_now
-from pipeline.offline import extract_page
+from pipeline.offline import extract_page, page_from_html
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,14 +27,7 @@ def warm_up(settings: Settings) -> float:
     started = time.perf_counter()
     for path in sorted((sample_site_dir() / "articles").glob("*.html")):
         url = f"https://sample.invalid/articles/{path.stem}"
-        page = Page(
-            url=url,
-            final_url=url,
-            status=200,
-            content_type="text/html; charset=utf-8",
-            html=path.read_text(encoding="utf-8"),
-            fetched_at=utc_now(),
-        )
+        page = page_from_html(url, path.read_text(encoding="utf-8"))
         try:
             extract_page(page, settings)
         except PipelineError as exc:  # a sample page without an article still warmed the code
