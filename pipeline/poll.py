@@ -374,7 +374,7 @@ def _save_state(
     streak = int(state.get("error_streak", "0"))
     streak = streak + 1 if failed else (streak if result.status == "deferred" else 0)
     bounds = _bounds(settings)
-    normal = _normal_interval(feed, state, result, settings, now)
+    normal = _normal_interval(feed, state, result, bounds, now, adaptive=settings.poller.adaptive)
     delay = _delay(bounds, result, normal, streak)
     state.update(
         url=feed.url,
@@ -401,17 +401,22 @@ def _bounds(settings: Settings) -> Bounds:
 
 
 def _normal_interval(
-    feed: FeedConfig, state: dict[str, str], result: PollResult, settings: Settings, now: float
+    feed: FeedConfig,
+    state: dict[str, str],
+    result: PollResult,
+    bounds: Bounds,
+    now: float,
+    *,
+    adaptive: bool,
 ) -> float:
     """The feed's interval when all is well: its override, else adaptive (or the default)."""
     if feed.interval_s:
         return float(feed.interval_s)
-    bounds = _bounds(settings)
-    previous = float(state.get("interval_s") or 0) or None
-    if not settings.poller.adaptive:
-        previous, observed = bounds.default_s, None
+    if adaptive:
+        previous = float(state.get("interval_s") or 0) or None
+        observed = observed_interval(result.published, now)
     else:
-        observed = observed_interval(result.published, now) if result.published else None
+        previous, observed = bounds.default_s, None
     return next_interval(
         bounds,
         observed_s=observed,

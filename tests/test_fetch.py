@@ -200,6 +200,17 @@ def stalled(
     return handle
 
 
+def start_body(request: BaseHTTPRequestHandler, *, chunked: bool) -> None:
+    """Send a 200 HTML status and headers, announcing a chunked body (HTTP/1.1) or none."""
+    if chunked:
+        request.protocol_version = "HTTP/1.1"
+    request.send_response(200)
+    request.send_header("Content-Type", HTML)
+    if chunked:
+        request.send_header("Transfer-Encoding", "chunked")
+    request.end_headers()
+
+
 def flood(
     stop: threading.Event, *, chunked: bool = False, sent: list[int] | None = None
 ) -> Handler:
@@ -207,13 +218,7 @@ def flood(
     block = b"<p>" + b"x" * 16_000 + b"</p>\n"
 
     def handle(request: BaseHTTPRequestHandler) -> None:
-        if chunked:
-            request.protocol_version = "HTTP/1.1"
-        request.send_response(200)
-        request.send_header("Content-Type", HTML)
-        if chunked:
-            request.send_header("Transfer-Encoding", "chunked")
-        request.end_headers()
+        start_body(request, chunked=chunked)
         frame = b"%x\r\n%s\r\n" % (len(block), block) if chunked else block
         total = 0
         try:
@@ -234,13 +239,7 @@ def drip(stop: threading.Event, *, chunked: bool = False, every_s: float = 0.3) 
     """A body of one byte every ``every_s`` seconds, for as long as the client listens."""
 
     def handle(request: BaseHTTPRequestHandler) -> None:
-        if chunked:
-            request.protocol_version = "HTTP/1.1"
-        request.send_response(200)
-        request.send_header("Content-Type", HTML)
-        if chunked:
-            request.send_header("Transfer-Encoding", "chunked")
-        request.end_headers()
+        start_body(request, chunked=chunked)
         try:
             for _ in range(60):
                 request.wfile.write(b"1\r\nx\r\n" if chunked else b"x")

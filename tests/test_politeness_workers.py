@@ -27,10 +27,6 @@ from tests.conftest import poll_once, wait_for, worker_env, write_feeds
 from tests.sites import article_page, respond, rss, serve_articles
 
 
-def max_per_second(site: LocalSite) -> int:
-    return max(Counter(int(t) for t, _ in site.requests).values())
-
-
 def test_two_workers_share_the_per_host_rate_limit(
     redis_server: RedisServer,
     redis_client: redis.Redis,

@@ -11,30 +11,18 @@ import redis
 
 from pipeline import keys
 from pipeline import poll as poll_module
-from pipeline.fetch import Fetcher
 from pipeline.local_site import LocalSite
 from pipeline.models import FeedEntry
-from pipeline.politeness import HostGate
-from pipeline.poll import poll_feed, prune_seen
+from pipeline.poll import prune_seen
 from pipeline.registry import add_feed
 from pipeline.schedule import due_feeds
 from pipeline.settings import FeedConfig, Settings
+from tests.polling import poll_in_process
 from tests.sites import respond
 
 
 def _poll(feed: FeedConfig, client: redis.Redis, settings: Settings, sink: list[FeedEntry]) -> str:
-    fetcher = Fetcher(settings.fetch)
-    try:
-        return poll_feed(
-            feed,
-            fetcher=fetcher,
-            client=client,
-            settings=settings,
-            enqueue=sink.append,
-            gate=HostGate(client, settings.fetch),
-        ).status
-    finally:
-        fetcher.close()
+    return poll_in_process(feed, client, settings, sink.append).status
 
 
 def test_new_entries_once_then_not_modified(
@@ -63,16 +51,8 @@ def test_entry_is_not_marked_seen_when_enqueue_fails(
     def broken(entry: FeedEntry) -> None:
         raise ConnectionError("broker down")
 
-    fetcher = Fetcher(settings.fetch)
     with pytest.raises(ConnectionError):
-        poll_feed(
-            feed,
-            fetcher=fetcher,
-            client=redis_client,
-            settings=settings,
-            enqueue=broken,
-            gate=HostGate(redis_client, settings.fetch),
-        )
+        poll_in_process(feed, redis_client, settings, broken)
     assert redis_client.hlen(keys.feed_seen(feed.url)) == 0
     sink: list[FeedEntry] = []
     _poll(feed, redis_client, settings, sink)

@@ -9,13 +9,11 @@ import pytest
 import redis
 
 from pipeline.errors import FeedError
-from pipeline.fetch import Fetcher
 from pipeline.local_site import LocalSite
 from pipeline.models import FeedEntry
-from pipeline.politeness import HostGate
-from pipeline.poll import poll_feed
 from pipeline.settings import FeedConfig, Settings
 from pipeline.sitemaps import is_sitemap, parse_sitemap
+from tests.polling import poll_in_process
 from tests.sites import respond
 
 NOW = calendar.timegm((2026, 11, 28, 12, 0, 0))
@@ -101,18 +99,7 @@ def test_poller_follows_a_sitemap_index(
     fixture_site.routes["/s1.xml"] = respond(200, child, "application/xml")
     feed = FeedConfig(url=fixture_site.url("/index.xml"))
     sink: list[FeedEntry] = []
-    fetcher = Fetcher(settings.fetch)
-    try:
-        result = poll_feed(
-            feed,
-            fetcher=fetcher,
-            client=redis_client,
-            settings=settings,
-            enqueue=sink.append,
-            gate=HostGate(redis_client, settings.fetch),
-        )
-    finally:
-        fetcher.close()
+    result = poll_in_process(feed, redis_client, settings, sink.append)
     assert result.status == "ok" and result.new == 2
     assert [e.url for e in sink] == [f"{base}/a", f"{base}/b"]
     assert all(e.feed_url == feed.url for e in sink)

@@ -21,7 +21,7 @@ from pipeline.registry import add_feed, find_feeds, registered_feeds, remove_fee
 from pipeline.settings import FeedConfig
 from pipeline.stats import collect_stats
 from workers.clikit import fail, load_settings, require_redis
-from workers.output import relative_time
+from workers.output import duration, relative_time
 
 feeds_app = typer.Typer(
     help="Manage the feeds the poller polls (a registry in Redis).", no_args_is_help=True
@@ -90,19 +90,11 @@ def feeds_list(
             feed.status,
             str(feed.items_seen),
             str(feed.error_streak),
-            _duration(feed.interval_s),
+            duration(feed.interval_s),
             relative_time(feed.last_poll, now),
             relative_time(feed.next_poll, now),
         )
     _console.print(table)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 @feeds_app.command("import-opml")

@@ -35,3 +35,12 @@ def relative_time(when: float | None, now: float) -> str:
         return "-"
     delta = int(when - now)
     return f"in {delta} s" if delta >= 0 else f"{-delta} s ago"
+
+
+def duration(seconds: float | None) -> str:
+    """``45 min`` / ``6.0 h`` for a length of time, ``-`` when there is none."""
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
