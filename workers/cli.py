@@ -58,6 +58,9 @@ def poller(
     once: Annotated[bool, typer.Option(help="Poll every enabled feed once, then exit.")] = False,
 ) -> None:
     """Poll the configured feeds and enqueue new entries."""
+    # One process: its metrics live in memory. A folder shared with a worker's processes
+    # would be emptied under it when that worker starts.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     settings = load_settings()
     client = require_redis(settings)
     from workers.poller import poll_once, run_poller

@@ -239,9 +239,11 @@ def _start_processes(run: _Run, options: BenchOptions) -> None:
     worker = [python, "-m", "workers.bench_probe", str(run.tmp / "probe"), "worker"]
     pool = options.pool or options.workers
     worker += ["--concurrency", str(pool), "--loglevel", options.log_level]
+    # Only the worker's processes share a metrics folder (the worker empties it on start).
+    worker_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(run.tmp / "metrics")}
     with (run.tmp / "workers.log").open("wb") as log:
         run.procs["workers"] = subprocess.Popen(
-            [*worker, *options.worker_args], env=env, stdout=log, stderr=subprocess.STDOUT
+            [*worker, *options.worker_args], env=worker_env, stdout=log, stderr=subprocess.STDOUT
         )
     with (run.tmp / "poller.log").open("wb") as log:
         run.procs["poller"] = subprocess.Popen(
@@ -252,6 +254,7 @@ def _start_processes(run: _Run, options: BenchOptions) -> None:
 def _env(run: _Run, options: BenchOptions, config: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
     env.pop("REDIS_URL", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update(
         NEWSFLOW_REDIS_URL=run.server.url,
         NEWSFLOW_CONFIG_DIR=str(config),
@@ -264,7 +267,6 @@ def _env(run: _Run, options: BenchOptions, config: Path) -> dict[str, str]:
         NEWSFLOW_FETCH_MAX_CONCURRENT_PER_HOST="64",
         NEWSFLOW_METRICS_WORKER_PORT="0",
         NEWSFLOW_METRICS_POLLER_PORT="0",
-        PROMETHEUS_MULTIPROC_DIR=str(run.tmp / "metrics"),
         PYTHONUNBUFFERED="1",
     )
     env.update(options.env)
