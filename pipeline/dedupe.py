@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import unicodedata
+import zlib
+from array import array
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import courlan
@@ -26,10 +30,19 @@ _WORD = re.compile(r"\w+")
 ANCHOR_SHINGLE = 8
 """Words per shingle of the near-duplicate anchors."""
 ANCHOR_SAMPLING = 16
-"""One shingle in this many (chosen by its hash, so the same in every copy) is an anchor.
-A divisor of 256: the test reads the hash's last byte."""
+"""One shingle in this many is an anchor, chosen by its words alone (so the same in every
+copy): the XOR of the low bytes of its words' CRC-32s is a multiple of this. A divisor of 256."""
 MAX_ANCHORS = 48
 """Anchors kept per article, from the start of the text (truncated copies keep the start)."""
+_PIECE_CHARS = 5000
+"""Text normalised and split into words at a time (then up to the next space). The first piece
+of a long text usually holds all MAX_ANCHORS anchors (~770 words), so the rest is not read."""
+_CRC_ARRAY = "I"
+"""array typecode of the words' CRC-32s (4 bytes on every CPython platform)."""
+_LOW_BYTE = 0 if sys.byteorder == "little" else array(_CRC_ARRAY).itemsize - 1
+"""Offset of a CRC-32's low byte in its array item, so the choice is the same on every machine."""
+_NOT_SAMPLED = bytes(int(b % ANCHOR_SAMPLING != 0) for b in range(256))
+"""Translation of a shingle's XORed byte: 0 if the shingle is sampled."""
 
 
 def canonical_url(url: str) -> str:
@@ -97,18 +110,59 @@ def near_duplicate_anchors(text: str) -> tuple[str, ...]:
 
     A copy with other boilerplate, an edited paragraph or a cut end keeps most of the
     anchors of the original, because which shingles are anchors depends only on the words.
+
+    Words are ``\\w+`` runs of the NFKC-normalised, casefolded text. A shingle is sampled
+    when the XOR of the low bytes of its words' CRC-32s is a multiple of ANCHOR_SAMPLING
+    (one CRC per word, XORed for every shingle at once), and its anchor is the hex blake2b
+    (8 bytes) of its words joined by spaces: unique, at most MAX_ANCHORS, from the start of
+    the text. Texts under ANCHOR_SHINGLE words have none. The text is read in pieces of
+    about _PIECE_CHARS, each ending before a space (where NFKC, casefolding and ``\\w+``
+    act as on the whole text), until MAX_ANCHORS are found: the anchors are those of the
+    whole text.
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    words = [word.encode("utf-8") for word in _WORD.findall(folded)]
-    found: list[str] = []
-    for i in range(max(1, len(words) - ANCHOR_SHINGLE + 1)):
-        digest = hashlib.blake2b(b" ".join(words[i : i + ANCHOR_SHINGLE]), digest_size=8).digest()
-        # the big-endian integer's residue mod 16 is its last byte's (ANCHOR_SAMPLING = 16)
-        if digest[-1] % ANCHOR_SAMPLING == 0 and (anchor := digest.hex()) not in found:
-            found.append(anchor)
+    found: dict[str, None] = {}
+    words: list[bytes] = []
+    start = 0
+    while start < len(text):
+        cut = text.find(" ", start + _PIECE_CHARS)
+        end = len(text) if cut < 0 else cut
+        # the last ANCHOR_SHINGLE - 1 words start the shingles that overlap the next piece
+        words = words[1 - ANCHOR_SHINGLE :] + _words(text[start:end])
+        start = end
+        for i in _sampled_shingles(words):
+            shingle = b" ".join(words[i : i + ANCHOR_SHINGLE])
+            found.setdefault(hashlib.blake2b(shingle, digest_size=8).hexdigest())
             if len(found) == MAX_ANCHORS:
-                break
+                return tuple(found)
     return tuple(found)
+
+
+def _words(piece: str) -> list[bytes]:
+    """The UTF-8 words of a piece of text, normalised and casefolded."""
+    folded = unicodedata.normalize("NFKC", piece).casefold()
+    return " ".join(_WORD.findall(folded)).encode("utf-8").split()
+
+
+def _sampled_shingles(words: list[bytes]) -> Iterator[int]:
+    """Where the sampled shingles of ``words`` start, in order (see ANCHOR_SAMPLING).
+
+    Computed without a Python step per word: the words' CRC-32 low bytes as one byte string,
+    XORed with itself shifted by 1..ANCHOR_SHINGLE-1 words as big integers, then searched
+    for the shingles whose byte translates to 0.
+    """
+    count = len(words) - ANCHOR_SHINGLE + 1
+    if count <= 0:
+        return
+    crcs = array(_CRC_ARRAY, map(zlib.crc32, words))
+    low = crcs.tobytes()[_LOW_BYTE :: crcs.itemsize]
+    mixed = 0
+    for k in range(ANCHOR_SHINGLE):
+        mixed ^= int.from_bytes(low[k : k + count], "little")
+    sampled = mixed.to_bytes(count, "little").translate(_NOT_SAMPLED)
+    i = sampled.find(0)
+    while i >= 0:
+        yield i
+        i = sampled.find(0, i + 1)
 
 
 def recorded_outcome(client: redis.Redis, entry_url: str) -> str | None:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import dedupe
 from pipeline.dedupe import (
+    ANCHOR_SHINGLE,
+    MAX_ANCHORS,
     canonical_url,
     identity_url,
     near_duplicate_anchors,
@@ -10,6 +20,8 @@ from pipeline.dedupe import (
     trusted_canonical,
     url_id,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_canonical_url_drops_tracking_fragment_default_port_and_case() -> None:
@@ -58,12 +70,79 @@ def test_identity_url_folds_www_mobile_amp_index_and_slash() -> None:
     assert url_id("https://example.com/a") != url_id("https://example.com/b")
 
 
+def _story(words: int) -> str:
+    return " ".join(f"word{i} fox{i % 7} jumps{i % 11}" for i in range(words // 3))
+
+
 def test_near_duplicate_anchors_survive_boilerplate_edits_and_cuts() -> None:
-    words = " ".join(f"word{i} fox{i % 7} jumps{i % 11}" for i in range(400))
+    words = _story(1200)
     anchors = near_duplicate_anchors(words)
-    assert 3 <= len(anchors) <= 48
+    assert 3 <= len(anchors) <= MAX_ANCHORS
     wrapped = near_duplicate_anchors("Subscribe now! " + words + " Copyright 2026.")
     cut = near_duplicate_anchors(" ".join(words.split()[:600]))
     assert len(set(anchors) & set(wrapped)) >= len(anchors) - 2
     assert set(cut) <= set(anchors) | set(near_duplicate_anchors(words + " extra"))
     assert not set(anchors) & set(near_duplicate_anchors("completely different text " * 100))
+
+
+def test_near_duplicate_anchors_ignore_case_punctuation_spacing_and_compatibility_forms() -> None:
+    text = _story(900)
+    respelled = "“" + text.upper().replace(" ", ",\n  ").replace("1", "\uff11") + "”"
+    assert near_duplicate_anchors(respelled) == near_duplicate_anchors(text) != ()
+
+
+def test_near_duplicate_anchors_of_a_cut_copy_are_the_originals_first() -> None:
+    text = _story(3000)
+    full = near_duplicate_anchors(text)
+    for kept in (150, 600, 1200):
+        cut = near_duplicate_anchors(" ".join(text.split()[:kept]))
+        assert cut == full[: len(cut)]
+    assert len(full) == MAX_ANCHORS  # capped, from the start of the text
+
+
+def test_near_duplicate_anchors_are_unique_hex_in_text_order() -> None:
+    once = near_duplicate_anchors(_story(300))
+    anchors = near_duplicate_anchors(" ".join([_story(300)] * 20))
+    assert len(set(anchors)) == len(anchors) >= 3
+    assert all(len(a) == 16 and int(a, 16) >= 0 for a in anchors)
+    # repeats add only the shingles across the seam (ANCHOR_SHINGLE - 1 of them)
+    assert anchors[: len(once)] == once and len(anchors) <= len(once) + ANCHOR_SHINGLE - 1
+    assert near_duplicate_anchors("") == near_duplicate_anchors("one two three four five") == ()
+
+
+def test_near_duplicate_anchors_read_in_pieces_equal_the_whole_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = (
+        "Caf\u00e9 cafe\u0301 \ufb01ne \u00bd \u2163 stra\u00dfe STRASSE \u0130stanbul "
+        "\u00a8 \u0308x \u1100 \u1161 \u1100\u1161 \uac00 \u0915\u093c \u6771\u4eac\u90fd "
+        "news_item \u2460 \u2002 x\u00a0y \u03a3\u03a3 \u1e9b\u0323 "
+    ) * 60 + _story(2400)
+    # pieces end before a space: their words are the whole text's
+    cuts = [i for i, char in enumerate(text) if char == " "]
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    assert [word for piece in pieces for word in dedupe._words(piece)] == dedupe._words(text)
+    whole = near_duplicate_anchors(text)
+    assert len(whole) >= 10
+    for chars in (1, 7, 50, 333):
+        monkeypatch.setattr(dedupe, "_PIECE_CHARS", chars)
+        assert near_duplicate_anchors(text) == whole
+
+
+def test_near_duplicate_anchors_are_the_same_in_every_process() -> None:
+    text = _story(1500) + " Ünïcödé “quotes” 東京"
+    code = (
+        "import sys; from pipeline.dedupe import near_duplicate_anchors as a; print(a(sys.argv[1]))"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code, text],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert seen == {f"{near_duplicate_anchors(text)}\n"}
