@@ -111,13 +111,21 @@ class HostGate:
 
 
 class RobotsCache:
-    """robots.txt rules per origin, fetched once for the whole cluster and cached in Redis."""
+    """robots.txt rules per origin, fetched once for the whole cluster and cached in Redis.
+
+    Each process also keeps the bodies it read for ``LOCAL_TTL_S`` (most articles come from
+    a few origins: this saves a Redis round trip per article).
+    """
+
+    LOCAL_TTL_S = 60.0
+    LOCAL_MAX = 1024
 
     def __init__(self, client: redis.Redis, fetcher: Fetcher, gate: HostGate) -> None:
         self._redis = client
         self._fetcher = fetcher
         self._gate = gate
         self._agent = fetcher.settings.user_agent.split("/")[0].strip() or "*"
+        self._local: dict[str, tuple[float, str]] = {}
 
     def check(self, url: str) -> float | None:
         """Refuse a disallowed URL; return the origin's Crawl-delay in seconds, if any.
@@ -137,6 +145,17 @@ class RobotsCache:
     def _robots_body(self, url: str) -> str:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1].lower()}"
+        now = time.monotonic()
+        expires, body = self._local.get(origin, (0.0, ""))
+        if now < expires:
+            return body
+        body = self._shared_body(origin, url)
+        if len(self._local) >= self.LOCAL_MAX:
+            self._local.clear()
+        self._local[origin] = (now + self.LOCAL_TTL_S, body)
+        return body
+
+    def _shared_body(self, origin: str, url: str) -> str:
         key = keys.robots(origin)
         try:
             cached = self._redis.get(key)

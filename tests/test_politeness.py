@@ -117,6 +117,23 @@ def test_robots_disallow_and_crawl_delay_fetched_once(
         f.close()
 
 
+def test_robots_rules_are_kept_in_the_process_for_a_minute(
+    redis_client: redis.Redis, fixture_site: LocalSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fixture_site.routes["/robots.txt"] = respond(200, ROBOTS, "text/plain")
+    fetcher = Fetcher(fetch_settings(rate_per_host=100))
+    robots = RobotsCache(redis_client, fetcher, HostGate(redis_client, fetcher.settings))
+    robots.check(fixture_site.url("/news/a"))
+    redis_client.set(keys.robots(fixture_site.base_url), "User-agent: *\nDisallow: /\n")
+    assert robots.check(fixture_site.url("/news/b")) == 2.0  # the process's copy, no Redis read
+    later = time.monotonic() + RobotsCache.LOCAL_TTL_S + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    with pytest.raises(BlockedByRobots):  # a minute on: the shared copy again
+        robots.check(fixture_site.url("/news/b"))
+    assert fixture_site.count("/robots.txt") == 1
+    fetcher.close()
+
+
 def test_crawl_delay_slows_the_host(redis_client: redis.Redis, fixture_site: LocalSite) -> None:
     fixture_site.routes["/robots.txt"] = respond(
         200, b"User-agent: *\nCrawl-delay: 1\n", "text/plain"
