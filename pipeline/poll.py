@@ -46,7 +46,8 @@ from pipeline.sitemaps import is_sitemap, parse_sitemap
 
 log = logging.getLogger(__name__)
 _ENQUEUED_LUA = files("pipeline").joinpath("scripts/enqueued.lua").read_text(encoding="utf-8")
-Enqueue = Callable[[FeedEntry], None]
+Enqueue = Callable[[Sequence[FeedEntry]], None]
+"""Sends entries to the workers; returns only once the broker has them all."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -300,36 +301,47 @@ def _enqueue_new(
     """Enqueue unseen entries, and seen ones whose feed ``updated`` time moved on.
 
     Returns (new, updated, the document's entry keys). The seen-set remembers each entry's
-    last ``updated`` time and when it was first seen.
+    last ``updated`` time and when it was first seen. Every entry is enqueued before any is
+    marked (one round trip for all), so a crash in between re-enqueues and never loses.
     """
     seen_key = keys.feed_seen(feed_url)
     entry_keys_ = entry_keys(parsed.entries)
     already: list[Any] = client.hmget(seen_key, entry_keys_) if entry_keys_ else []
-    mark_seen = client.register_script(_ENQUEUED_LUA)
     now = str(int(time.time()))
-    new = updated = 0
-    done: set[str] = set()
+    fresh: dict[str, FeedEntry] = {}
+    changed: dict[str, tuple[FeedEntry, str]] = {}
     for entry, key, seen in zip(parsed.entries, entry_keys_, already, strict=True):
-        if key in done:  # the same entry twice in one document
+        if key in fresh or key in changed:  # the same entry twice in one document
             continue
-        done.add(key)
         marker = entry.updated_at or "-"
-        if seen is not None:
-            last, _, first_seen = seen.decode().partition("|")
-            if _moved_on(marker, last):
-                enqueue(dataclasses.replace(entry, update=True))
-                client.hset(seen_key, key, f"{marker}|{first_seen or now}")
-                updated += 1
+        if seen is None:
+            fresh[key] = entry
             continue
-        enqueue(entry)  # before marking: a crash in between re-enqueues, never loses
-        marker_keys = [
-            seen_key,
-            keys.enqueued_marker(url_id(entry.url)),
-            keys.ENQUEUED_COUNT,
-            keys.feed_outcomes(feed_url),
-        ]
-        new += int(mark_seen(keys=marker_keys, args=[key, f"{marker}|{now}", ttl_s]))
-    return new, updated, entry_keys_
+        last, _, first_seen = seen.decode().partition("|")
+        if _moved_on(marker, last):
+            changed[key] = (
+                dataclasses.replace(entry, update=True),
+                f"{marker}|{first_seen or now}",
+            )
+    if fresh or changed:
+        enqueue([*fresh.values(), *(e for e, _ in changed.values())])
+    if changed:
+        client.hset(seen_key, mapping={k: mark for k, (_, mark) in changed.items()})
+    return _mark_enqueued(client, feed_url, fresh, now, ttl_s), len(changed), entry_keys_
+
+
+def _mark_enqueued(
+    client: redis.Redis, feed_url: str, fresh: dict[str, FeedEntry], now: str, ttl_s: int
+) -> int:
+    """Mark new entries seen and count their URLs as enqueued (once each), in one call."""
+    if not fresh:
+        return 0
+    script_keys = [keys.feed_seen(feed_url), keys.ENQUEUED_COUNT, keys.feed_outcomes(feed_url)]
+    args: list[Any] = [ttl_s]
+    for key, entry in fresh.items():
+        script_keys.append(keys.enqueued_marker(url_id(entry.url)))
+        args += [key, f"{entry.updated_at or '-'}|{now}"]
+    return int(client.register_script(_ENQUEUED_LUA)(keys=script_keys, args=args))
 
 
 def _moved_on(marker: str, seen: str) -> bool:

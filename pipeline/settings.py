@@ -116,6 +116,9 @@ class PollerSettings:
     """Feeds polled at the same time (threads of the active poller)."""
     max_polls_per_host: PositiveInt = 2
     max_entries_per_poll: PositiveInt = 500
+    entries_per_task: Annotated[int, msgspec.Meta(ge=1, le=50)] = 8
+    """New entries of one poll sent in one worker task (1: a task per entry). Fewer broker
+    messages and dispatches per article; see docs/performance.md."""
     seen_ttl_s: PositiveInt = 30 * 24 * 3600
     lease_ttl_s: Positive = 30.0
     news_max_age_s: PositiveInt = 2 * 24 * 3600

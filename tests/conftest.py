@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -157,3 +159,15 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
             return
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def queued_entries(client: redis.Redis) -> list[str]:
+    """URLs of the feed entries in the workers' queue, message by message (no worker runs)."""
+    from pipeline import keys
+
+    urls: list[str] = []
+    for raw in client.lrange(keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE, 0, -1):
+        message = json.loads(raw)
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        urls += [m["url"] for m in (args[0] if isinstance(args[0], list) else args)]
+    return urls

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis
 
@@ -17,7 +17,7 @@ def poll_in_process(
     feed: FeedConfig,
     client: redis.Redis,
     settings: Settings,
-    enqueue: Callable[[FeedEntry], None],
+    enqueue: Callable[[Sequence[FeedEntry]], None],
 ) -> PollResult:
     """One poll of ``feed`` in this process, with a fresh Fetcher (closed afterwards)."""
     fetcher = Fetcher(settings.fetch)

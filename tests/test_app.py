@@ -29,3 +29,5 @@ def test_app_is_not_eager_and_registers_the_task() -> None:
     assert not app.conf.task_always_eager
     app.loader.import_default_modules()
     assert "newsflow.process_entry" in app.tasks
+    batch = app.tasks["newsflow.process_entries"]
+    assert batch.max_retries == 0 and not batch.reject_on_worker_lost  # split, not retried

@@ -14,7 +14,7 @@ from pipeline.embedded import RedisServer
 from pipeline.local_site import LocalSite, sample_site_dir
 from pipeline.publish import decode_body
 from pipeline.streams import outcome_counts
-from tests.conftest import poll_once, wait_for, worker_env, write_feeds
+from tests.conftest import poll_once, queued_entries, wait_for, worker_env, write_feeds
 
 EXPECTED = json.loads((sample_site_dir() / "expected.json").read_text(encoding="utf-8"))
 
@@ -84,5 +84,4 @@ def test_unreachable_and_malformed_feeds_do_not_stop_the_others(
     assert f"feed={broken} status=error" in done.stderr
     assert f"feed={missing} status=error" in done.stderr and "HTTP 404" in done.stderr
     assert f"feed={good} status=ok new=2" in done.stderr
-    queue = keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE
-    assert redis_client.llen(queue) == 2
+    assert len(queued_entries(redis_client)) == 2

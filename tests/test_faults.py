@@ -205,8 +205,11 @@ def test_f11_poller_killed_mid_enqueue_and_restarted(
 ) -> None:
     count = 1000 if FULL else 300
     setup_feed(origin, tmp_path, count, delay_s=0.0)
-    env = fault_env(aof_redis, tmp_path)
+    # A task per entry, so the kill can land between two sends. Entries are marked seen
+    # only after all of a poll's sends: none is marked yet when the poller dies.
+    env = fault_env(aof_redis, tmp_path, NEWSFLOW_POLLER_ENTRIES_PER_TASK="1")
     client = redis.Redis(port=aof_redis.port)
+    queue = keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE
     poller = subprocess.Popen(
         newsflow("poller", "--once"),
         env=env,
@@ -214,12 +217,10 @@ def test_f11_poller_killed_mid_enqueue_and_restarted(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(
-        lambda: int(client.get(keys.ENQUEUED_COUNT) or 0) >= count // 3, 60, "a third enqueued"
-    )
+    wait_for(lambda: client.llen(queue) >= count // 3, 60, "a third enqueued")
     poller.send_signal(signal.SIGKILL)
     poller.wait()
-    interrupted_at = int(client.get(keys.ENQUEUED_COUNT) or 0)
+    interrupted_at = client.llen(queue)
     start_worker(env, "--concurrency", "4")
     for _cycle in range(3):  # the restarted poller's cycles (a busy host may defer one)
         poll(env)
@@ -240,9 +241,9 @@ def test_f6_poison_page_is_dead_lettered_and_the_rest_flow(
     try:
         paths = serve_articles(origin, 20)
         poison_url = poison.url("/news/kills-its-worker")
-        items = "".join(
-            f"<item><link>{u}</link></item>" for u in [origin.url(p) for p in paths] + [poison_url]
-        )
+        urls = [origin.url(p) for p in paths]
+        urls.insert(2, poison_url)  # third of a batch of four: the batch is split when it dies
+        items = "".join(f"<item><link>{u}</link></item>" for u in urls)
         origin.routes["/feed.xml"] = respond(
             200,
             f'<rss version="2.0"><channel>{items}</channel></rss>'.encode(),
@@ -250,7 +251,10 @@ def test_f6_poison_page_is_dead_lettered_and_the_rest_flow(
         )
         write_feeds(tmp_path, [origin.url("/feed.xml")])
         env = fault_env(
-            aof_redis, tmp_path, NEWSFLOW_TEST_POISON_PORT=poison.base_url.rsplit(":", 1)[1]
+            aof_redis,
+            tmp_path,
+            NEWSFLOW_TEST_POISON_PORT=poison.base_url.rsplit(":", 1)[1],
+            NEWSFLOW_POLLER_ENTRIES_PER_TASK="4",
         )
         client = redis.Redis(port=aof_redis.port)
         start_worker(env, "--concurrency", "2")
@@ -263,5 +267,8 @@ def test_f6_poison_page_is_dead_lettered_and_the_rest_flow(
             f"attempts={dead[b'attempts'].decode()}"
         )
         assert dead[b"reason"] == b"worker_lost" and dead[b"attempts"] == b"3"
+        assert dead[b"url"] == poison_url.encode()
+        log = (tmp_path / "worker-0.log").read_text(encoding="utf-8", errors="replace")
+        assert "a batch of 4 entries lost its process (worker_lost)" in log
     finally:
         poison.stop()

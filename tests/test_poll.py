@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
@@ -22,7 +23,7 @@ from tests.sites import respond
 
 
 def _poll(feed: FeedConfig, client: redis.Redis, settings: Settings, sink: list[FeedEntry]) -> str:
-    return poll_in_process(feed, client, settings, sink.append).status
+    return poll_in_process(feed, client, settings, sink.extend).status
 
 
 def test_new_entries_once_then_not_modified(
@@ -48,7 +49,7 @@ def test_entry_is_not_marked_seen_when_enqueue_fails(
 ) -> None:
     feed = FeedConfig(url=sample_site.url("/feeds/science.json"))
 
-    def broken(entry: FeedEntry) -> None:
+    def broken(entries: Sequence[FeedEntry]) -> None:
         raise ConnectionError("broker down")
 
     with pytest.raises(ConnectionError):

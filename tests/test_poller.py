@@ -23,7 +23,15 @@ from pipeline.models import FeedEntry
 from pipeline.politeness import HostGate, host_of
 from pipeline.poll import PollResult, poll_feed
 from pipeline.settings import FeedConfig, Settings
-from tests.conftest import FIXTURES, ROOT, newsflow, wait_for, worker_env, write_feeds
+from tests.conftest import (
+    FIXTURES,
+    ROOT,
+    newsflow,
+    queued_entries,
+    wait_for,
+    worker_env,
+    write_feeds,
+)
 from tests.sites import respond, rss
 from workers.poller import run_polls
 
@@ -85,7 +93,7 @@ def test_polls_run_concurrently_within_the_per_host_limit(
             fetcher=fetchers.one,
             client=redis_client,
             settings=settings,
-            enqueue=sink.append,
+            enqueue=sink.extend,
             gate=gate,
         )
 
@@ -115,7 +123,7 @@ def _items(site: LocalSite, count: int) -> object:
     return rss(site, [f"/story-{n}" for n in range(count)])
 
 
-def test_three_new_items_make_three_tasks_and_a_restart_makes_none(
+def test_three_new_items_are_enqueued_and_a_restart_enqueues_none(
     redis_server: RedisServer,
     redis_client: redis.Redis,
     fixture_site: LocalSite,
@@ -124,7 +132,8 @@ def test_three_new_items_make_three_tasks_and_a_restart_makes_none(
     fixture_site.routes["/feed.xml"] = _items(fixture_site, 5)
     feed_url = fixture_site.url("/feed.xml")
     write_feeds(tmp_path, [feed_url])
-    env = worker_env(redis_server.url, tmp_path)  # no worker: tasks stay in the queue
+    # no worker: tasks stay in the queue
+    env = worker_env(redis_server.url, tmp_path, NEWSFLOW_POLLER_ENTRIES_PER_TASK="4")
     logs = tmp_path / "poller.log"
 
     def start() -> subprocess.Popen[bytes]:
@@ -133,7 +142,8 @@ def test_three_new_items_make_three_tasks_and_a_restart_makes_none(
 
     first = start()
     try:
-        wait_for(lambda: redis_client.llen(QUEUE) == 5, 30, "5 tasks from the first poll")
+        wait_for(lambda: len(queued_entries(redis_client)) == 5, 30, "5 entries from a poll")
+        assert redis_client.llen(QUEUE) == 2  # tasks of up to entries_per_task (4): 4 + 1
         assert fixture_site.count("/feed.xml") == 1
     finally:
         first.send_signal(signal.SIGTERM)
@@ -142,12 +152,12 @@ def test_three_new_items_make_three_tasks_and_a_restart_makes_none(
     try:
         wait_for(lambda: redis_client.get(keys.POLLER_LEASE) is not None, 30, "the restart")
         time.sleep(3)  # several rounds of the restarted poller: nothing is due yet
-        assert fixture_site.count("/feed.xml") == 1 and redis_client.llen(QUEUE) == 5
+        assert fixture_site.count("/feed.xml") == 1 and len(queued_entries(redis_client)) == 5
         fixture_site.routes["/feed.xml"] = _items(fixture_site, 8)
         redis_client.zadd(keys.FEED_SCHEDULE, {feed_url: 0})  # its next poll time comes
         wait_for(lambda: fixture_site.count("/feed.xml") == 2, 30, "the second poll")
         time.sleep(1)
-        assert redis_client.llen(QUEUE) == 8
+        assert len(set(queued_entries(redis_client))) == 8 and redis_client.llen(QUEUE) == 3
         assert redis_client.zscore(keys.FEED_SCHEDULE, feed_url) > time.time() + 200
     finally:
         restarted.send_signal(signal.SIGTERM)

@@ -99,7 +99,7 @@ def test_poller_follows_a_sitemap_index(
     fixture_site.routes["/s1.xml"] = respond(200, child, "application/xml")
     feed = FeedConfig(url=fixture_site.url("/index.xml"))
     sink: list[FeedEntry] = []
-    result = poll_in_process(feed, redis_client, settings, sink.append)
+    result = poll_in_process(feed, redis_client, settings, sink.extend)
     assert result.status == "ok" and result.new == 2
     assert [e.url for e in sink] == [f"{base}/a", f"{base}/b"]
     assert all(e.feed_url == feed.url for e in sink)

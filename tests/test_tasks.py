@@ -14,7 +14,7 @@ from pipeline.embedded import RedisServer
 from pipeline.local_site import LocalSite, sample_site_dir
 from pipeline.streams import outcome_counts
 from tests.conftest import poll_once, wait_for, worker_env, write_feeds
-from tests.sites import respond, rss
+from tests.sites import respond, rss, serve_articles
 
 ARTICLE = (sample_site_dir() / "articles" / "rates-hold.html").read_bytes()
 
@@ -65,3 +65,37 @@ def test_each_entry_ends_in_exactly_one_outcome(
     assert fixture_site.count("/flaky") == 3 and fixture_site.count("/gone") == 1
     for path in paths:
         assert redis_client.get(keys.url_outcome(url_id(fixture_site.url(path))))
+
+
+def test_a_batch_runs_each_entry_and_sends_a_too_slow_one_on_alone(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    fixture_site: LocalSite,
+    start_worker: Any,
+    tmp_path: Path,
+) -> None:
+    """Entries of one poll share a task; the soft time limit hits the second one, so it and
+    the rest go on as single tasks, where the slow one uses up a limit of its own."""
+    paths = serve_articles(fixture_site, 3)
+    fixture_site.routes["/news/1"] = respond(200, ARTICLE, delay_s=6)
+    fixture_site.routes["/feed.xml"] = rss(fixture_site, paths)
+    write_feeds(tmp_path, [fixture_site.url("/feed.xml")])
+    env = worker_env(
+        redis_server.url,
+        tmp_path,
+        NEWSFLOW_POLLER_ENTRIES_PER_TASK="4",
+        NEWSFLOW_WORKER_SOFT_TIME_LIMIT_S="2",
+        NEWSFLOW_WORKER_TIME_LIMIT_S="5",
+    )
+    worker = start_worker(env)
+    poll_once(env)
+    wait_for(lambda: sum(outcome_counts(redis_client).values()) >= 3, 60, "three outcomes")
+
+    assert outcome_counts(redis_client) == {"published": 2, "dropped": 1}
+    [(_, event)] = redis_client.xrange(keys.EVENTS_STREAM)
+    assert event[b"url"] == fixture_site.url("/news/1").encode()
+    assert event[b"reason"] == b"time_limit"
+    assert fixture_site.count("/news/1") == 2  # in the batch, then alone
+    assert fixture_site.count("/news/0") == 1 and fixture_site.count("/news/2") == 1
+    log = (tmp_path / "worker-0.log").read_text(encoding="utf-8", errors="replace")
+    assert "newsflow.process_entries" in log and worker.poll() is None

@@ -103,11 +103,15 @@ def _dead_letter_lost_task(
     """A task whose process died every time (poison page, hard time limit) is dead-lettered.
 
     Runs in the worker's main process once Celery gives up on the message
-    (``task_retry_on_worker_lost`` bounded by ``max_retries``).
+    (``task_retry_on_worker_lost`` bounded by ``max_retries``). A batch whose process died
+    is split at once instead: each of its entries goes on alone, with its own retries.
     """
     if not isinstance(exception, WorkerLostError | TimeLimitExceeded) or not args:
         return
     reason = "time_limit" if isinstance(exception, TimeLimitExceeded) else "worker_lost"
+    if getattr(sender, "name", "") == "newsflow.process_entries":
+        _split_lost_batch(args[0], reason)
+        return
     services = resources.get()
     outcome = services.publisher.record_outcome(
         FeedEntry.from_message(args[0]),
@@ -120,3 +124,16 @@ def _dead_letter_lost_task(
     from workers.metrics import record_outcome
 
     record_outcome(outcome.kind, reason, None, 0.0)
+
+
+def _split_lost_batch(messages: list[dict[str, Any]], reason: str) -> None:
+    """Send each entry of a batch whose process died as its own task (entries done are
+    skipped by their outcome key; the one that killed the process is then isolated)."""
+    from workers.tasks import send_alone
+
+    logging.getLogger(__name__).warning(
+        "a batch of %d entries lost its process (%s): sending them one by one",
+        len(messages),
+        reason,
+    )
+    send_alone(messages)

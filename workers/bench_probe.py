@@ -1,8 +1,9 @@
-"""A ``newsflow worker`` that also writes each task's enqueue and finish times (for the bench).
+"""A ``newsflow worker`` that also writes each entry's enqueue, start and finish times (bench).
 
 ``python -m workers.bench_probe DIR worker ...`` runs the normal ``newsflow worker`` command;
 every pool process appends ``enqueued_at<TAB>started_at<TAB>finished_at<TAB>outcome`` lines to
-``DIR/<pid>.tsv`` once its task returned (after the XADD).
+``DIR/<pid>.tsv`` as each entry's outcome is recorded (after the XADD). An entry starts when
+its task starts or when the previous entry of the same task ended.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_prerun, worker_process_init
 
 _dir: Path | None = None
 _out: dict[int, IO[str]] = {}
-_started: dict[str, float] = {}
+_started = 0.0
 
 
 def _file() -> IO[str]:
@@ -29,18 +30,28 @@ def _file() -> IO[str]:
 
 
 @task_prerun.connect
-def _start(task_id: str = "", **_: Any) -> None:
-    _started[task_id] = time.time()
+def _start(**_: Any) -> None:
+    global _started
+    _started = time.time()
 
 
-@task_postrun.connect
-def _record(task_id: str = "", args: Any = None, retval: Any = None, **_: Any) -> None:
-    finished = time.time()
-    started = _started.pop(task_id, finished)
-    if _dir is None or not args or not isinstance(args[0], dict):
-        return
-    enqueued = args[0].get("enqueued_at")
-    _file().write(f"{enqueued}\t{started}\t{finished}\t{retval}\n")
+@worker_process_init.connect
+def _hook(**_: Any) -> None:
+    """In each pool process: the tasks call metrics.record_outcome once per entry (through
+    the module), so wrapping it sees every entry. Imported here, after the worker command
+    prepared the metrics folder (prometheus_client reads it on import)."""
+    from workers import metrics
+
+    record_outcome = metrics.record_outcome
+
+    def record(outcome: str, reason: str, enqueued_at: float | None, now: float) -> None:
+        global _started
+        record_outcome(outcome, reason, enqueued_at, now)
+        if _dir is not None and _started:
+            _file().write(f"{enqueued_at}\t{_started}\t{now}\t{outcome}\n")
+            _started = now
+
+    metrics.record_outcome = record
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The poller process: polls due feeds and enqueues one Celery task per new entry."""
+"""The poller process: polls due feeds and enqueues their new entries as Celery tasks."""
 
 from __future__ import annotations
 
@@ -35,18 +35,39 @@ _DUE_BATCH = 1000
 
 
 def enqueue_entry(entry: FeedEntry, producer: Any = None) -> None:
-    """Send one entry to the workers; returns only once the broker has the message.
+    """Send one entry to the workers as its own task; returns once the broker has it."""
+    enqueue_entries([entry], producer=producer, per_task=1)
 
-    A ``producer`` held for a whole poll saves taking one from the pool per entry.
+
+def enqueue_entries(
+    entries: Sequence[FeedEntry], *, producer: Any = None, per_task: int = 1
+) -> None:
+    """Send entries to the workers, ``per_task`` to a task; returns once the broker has them.
+
+    A ``producer`` held for a whole poll saves taking one from the pool per message.
     """
-    app.send_task(
-        "newsflow.process_entry",
-        args=[dataclasses.replace(entry, enqueued_at=time.time()).to_message()],
-        task_id=url_id(entry.url),
-        queue=keys.CELERY_QUEUE,
-        retry=True,
-        producer=producer,
-    )
+    now = time.time()
+    messages = [dataclasses.replace(e, enqueued_at=now).to_message() for e in entries]
+    for start in range(0, len(messages), per_task):
+        name, args, task_id, argsrepr = _task(messages[start : start + per_task])
+        app.send_task(
+            name,
+            args=args,
+            task_id=task_id,
+            argsrepr=argsrepr,  # given, so Celery does not repr the arguments itself
+            queue=keys.CELERY_QUEUE,
+            retry=True,
+            producer=producer,
+        )
+
+
+def _task(chunk: list[dict[str, Any]]) -> tuple[str, list[Any], str, str]:
+    """Task name, arguments, id and short description for one or more entry messages."""
+    first = chunk[0]["url"]
+    if len(chunk) == 1:
+        return "newsflow.process_entry", chunk, url_id(first), repr(first)
+    task_id = keys.digest(" ".join(m["url"] for m in chunk))
+    return "newsflow.process_entries", [chunk], task_id, f"[{len(chunk)} entries: {first} ...]"
 
 
 def poll_once(
@@ -74,7 +95,11 @@ def poll_once(
                 fetcher=fetcher,
                 client=client,
                 settings=settings,
-                enqueue=functools.partial(enqueue_entry, producer=producer),
+                enqueue=functools.partial(
+                    enqueue_entries,
+                    producer=producer,
+                    per_task=settings.poller.entries_per_task,
+                ),
                 gate=gate,
             )
         _log_result(feed, result)
