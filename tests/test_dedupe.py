@@ -46,6 +46,8 @@ def test_fingerprint_ignores_case_punctuation_and_spacing() -> None:
     a = text_fingerprint("Hello, World!\n\nSecond  paragraph.")
     assert a == text_fingerprint("hello world second paragraph")
     assert a != text_fingerprint("hello world second paragraph changed")
+    assert text_fingerprint("__snake_case — “ﬁne” ½__") == text_fingerprint("snake case fine 1 2")
+    assert text_fingerprint("") == text_fingerprint(" ,;_ ")  # nothing left: the same empty text
 
 
 def test_canonical_url_keeps_parameters_that_identify_articles() -> None:
