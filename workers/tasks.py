@@ -59,7 +59,6 @@ def process_entry_task(self: Task, message: dict[str, Any]) -> str:
 
 
 @app.task(
-    bind=True,
     name="newsflow.process_entries",
     # A lost process is not retried as a batch: workers.app splits the batch into
     # single-entry tasks, so that a page that kills its process is isolated.
@@ -67,19 +66,22 @@ def process_entry_task(self: Task, message: dict[str, Any]) -> str:
     reject_on_worker_lost=False,
     retry_on_worker_lost=False,
 )
-def process_entries_task(self: Task, messages: list[dict[str, Any]]) -> list[str]:
+def process_entries_task(messages: list[dict[str, Any]]) -> list[str]:
     """Run several feed entries one after the other; each ends like a single-entry task."""
     services = resources.get()
     kinds: list[str] = []
     for index, message in enumerate(messages):
         try:
             result = run_entry(message, services, retries=0)
-        except SoftTimeLimitExceeded:  # the first entry had the whole budget: its own failure
-            kinds += [record_timeout(message, services, retries=0)] if index == 0 else []
-            send_alone(messages[index + (index == 0) :])
+            if isinstance(result, Retry):
+                send_alone([result.message], countdown=result.delay, retries=1)
+        except SoftTimeLimitExceeded:
+            rest = messages[index:]
+            if index == 0:  # the first entry had the whole budget: the failure is its own
+                kinds.append(record_timeout(message, services, retries=0))
+                rest = messages[1:]
+            send_alone(rest)
             return kinds
-        if isinstance(result, Retry):
-            send_alone([result.message], countdown=result.delay, retries=1)
         kinds.append("retry" if isinstance(result, Retry) else result)
     return kinds
 
