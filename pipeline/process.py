@@ -28,8 +28,9 @@ from pipeline.settings import Settings
 class Hooks:
     """Observation points of the flow (metrics); the default does nothing."""
 
-    def stage(self, name: str, seconds: float) -> None:
-        """A stage (fetch, extract, parse, publish) finished in ``seconds``."""
+    def stage(self, name: str, seconds: float, cpu_seconds: float) -> None:
+        """A stage (fetch, extract, parse, publish) finished in ``seconds`` of wall time, of
+        which ``cpu_seconds`` of this process's CPU (the rest is waiting: I/O, other work)."""
 
     def fetched(self, host: str, status: str) -> None:
         """A page fetch ended with an HTTP status or an error reason."""
@@ -124,11 +125,11 @@ def _fetch(entry: FeedEntry, services: Services) -> Page:
 
 @contextlib.contextmanager
 def _timed(hooks: Hooks, stage: str) -> Iterator[None]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
-        hooks.stage(stage, time.perf_counter() - started)
+        hooks.stage(stage, time.perf_counter() - started, time.process_time() - cpu)
 
 
 def record_failure(

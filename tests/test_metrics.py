@@ -77,6 +77,9 @@ def test_worker_metrics_match_the_stream(
         assert redis_client.xlen(keys.ARTICLES_STREAM) == 6
         fetch_stage = samples[("newsflow_stage_seconds_count", (("stage", "fetch"),))]
         assert fetch_stage >= 7
+        extract_wall = samples[("newsflow_stage_seconds_sum", (("stage", "extract"),))]
+        extract_cpu = samples[("newsflow_stage_cpu_seconds_total", (("stage", "extract"),))]
+        assert 0 < extract_cpu <= extract_wall * 1.05  # CPU of the process within the stage
         assert samples[("newsflow_end_to_end_seconds_count", ())] == 7
         assert (
             sum(

@@ -36,6 +36,11 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=_LATENCY_BUCKETS,
 )
+STAGE_CPU_SECONDS = Counter(
+    "newsflow_stage_cpu_seconds",
+    "CPU time of the worker process in each pipeline stage (the rest of its time is waiting)",
+    ["stage"],
+)
 END_TO_END_SECONDS = Histogram(
     "newsflow_end_to_end_seconds",
     "From the poller enqueueing an entry to its outcome",
@@ -64,8 +69,9 @@ REDIS_GAUGES = (
 class PrometheusHooks(Hooks):
     """Pipeline hooks that record stage latency and fetch results."""
 
-    def stage(self, name: str, seconds: float) -> None:
+    def stage(self, name: str, seconds: float, cpu_seconds: float) -> None:
         STAGE_SECONDS.labels(stage=name).observe(seconds)
+        STAGE_CPU_SECONDS.labels(stage=name).inc(cpu_seconds)
 
     def fetched(self, host: str, status: str) -> None:
         FETCHES.labels(host=host, status=status).inc()

@@ -137,13 +137,14 @@ def _run_pipeline(run: _Run, options: BenchOptions) -> dict[str, Any]:
         memory["commands_per_article"] = commands_per_article(
             commands_before, command_calls(client), options.articles
         )
-        stages = _stage_means(run.tmp / "metrics")
+        stages, stages_cpu = _stage_means(run.tmp / "metrics")
     finally:
         client.close()
     stop_processes([run.procs.pop("poller"), run.procs.pop("workers")])
     tasks = _read_probe(run.tmp / "probe", go)
     report = _report(options, watch, tasks, cpu_s, memory, go)
     report["stage_s_mean"] = stages
+    report["stage_cpu_s_mean"] = stages_cpu
     return report
 
 
@@ -309,8 +310,8 @@ def _await_outcomes(run: _Run, client: redis.Redis, options: BenchOptions) -> di
         time.sleep(0.5)
 
 
-def _stage_means(metrics_dir: Path) -> dict[str, float]:
-    """Mean seconds per pipeline stage, from the workers' own Prometheus samples."""
+def _stage_means(metrics_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean wall and CPU seconds per pipeline stage, from the workers' own Prometheus samples."""
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -320,16 +321,21 @@ def _stage_means(metrics_dir: Path) -> dict[str, float]:
         metrics = list(registry.collect())
     except OSError:  # a pool process was replaced while reading: try once more
         metrics = list(registry.collect())
-    sums: dict[str, float] = {}
-    counts: dict[str, float] = {}
+    values: dict[tuple[str, str], float] = {}
     for metric in metrics:
         for sample in metric.samples:
-            stage = sample.labels.get("stage")
-            if sample.name == "newsflow_stage_seconds_sum" and stage:
-                sums[stage] = sample.value
-            elif sample.name == "newsflow_stage_seconds_count" and stage:
-                counts[stage] = sample.value
-    return {s: round(sums[s] / counts[s], 5) for s in sums if counts.get(s)}
+            if stage := sample.labels.get("stage"):
+                values[(sample.name, stage)] = sample.value
+    counts = {st: n for (name, st), n in values.items() if name == "newsflow_stage_seconds_count"}
+
+    def means(name: str) -> dict[str, float]:
+        return {
+            st: round(values[(name, st)] / n, 5)
+            for st, n in counts.items()
+            if n and (name, st) in values
+        }
+
+    return means("newsflow_stage_seconds_sum"), means("newsflow_stage_cpu_seconds_total")
 
 
 def _idle_between_tasks(tasks: list[Task]) -> float:
