@@ -10,6 +10,7 @@ from celery import Celery
 from celery.signals import task_failure, worker_init, worker_process_shutdown
 
 from pipeline import keys
+from pipeline.dedupe import url_id
 from pipeline.models import FeedEntry, OutcomeKind
 from pipeline.settings import Settings
 from workers import resources
@@ -66,6 +67,25 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+ENTRY_TASK = "newsflow.process_entry"
+"""One feed entry: the message is the entry."""
+ENTRIES_TASK = "newsflow.process_entries"
+"""Several entries of one poll, run one after the other: the message is their list."""
+
+
+def entry_task(messages: list[dict[str, Any]]) -> tuple[str, list[Any], str, str]:
+    """Task name, arguments, id and short description for one or more entry messages.
+
+    One entry's task id is its URL id, so every task for an entry (first send, retry, split
+    off a batch) carries the same id.
+    """
+    first = messages[0]["url"]
+    if len(messages) == 1:
+        return ENTRY_TASK, messages, url_id(first), repr(first)
+    task_id = keys.digest(" ".join(m["url"] for m in messages))
+    return ENTRIES_TASK, [messages], task_id, f"[{len(messages)} entries: {first} ...]"
+
+
 def create_app(settings: Settings) -> Celery:
     """A configured Celery app named ``newsflow`` with our tasks registered."""
     celery_app = Celery("newsflow", include=["workers.tasks"])
@@ -109,7 +129,7 @@ def _dead_letter_lost_task(
     if not isinstance(exception, WorkerLostError | TimeLimitExceeded) or not args:
         return
     reason = "time_limit" if isinstance(exception, TimeLimitExceeded) else "worker_lost"
-    if getattr(sender, "name", "") == "newsflow.process_entries":
+    if getattr(sender, "name", "") == ENTRIES_TASK:
         _split_lost_batch(args[0], reason)
         return
     services = resources.get()

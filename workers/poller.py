@@ -16,7 +16,6 @@ from typing import Any
 import redis
 
 from pipeline import keys
-from pipeline.dedupe import url_id
 from pipeline.fetch import Fetcher
 from pipeline.lease import Lease
 from pipeline.models import FeedEntry
@@ -26,7 +25,7 @@ from pipeline.registry import registered_feeds, seed_feeds
 from pipeline.retention import trim_all
 from pipeline.schedule import due_feeds, reconcile_schedule, seconds_until_due
 from pipeline.settings import FeedConfig, Settings
-from workers.app import app
+from workers.app import app, entry_task
 from workers.metrics import FEED_POLLS, NEW_ENTRIES
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ def enqueue_entries(
     now = time.time()
     messages = [dataclasses.replace(e, enqueued_at=now).to_message() for e in entries]
     for start in range(0, len(messages), per_task):
-        name, args, task_id, argsrepr = _task(messages[start : start + per_task])
+        name, args, task_id, argsrepr = entry_task(messages[start : start + per_task])
         app.send_task(
             name,
             args=args,
@@ -59,15 +58,6 @@ def enqueue_entries(
             retry=True,
             producer=producer,
         )
-
-
-def _task(chunk: list[dict[str, Any]]) -> tuple[str, list[Any], str, str]:
-    """Task name, arguments, id and short description for one or more entry messages."""
-    first = chunk[0]["url"]
-    if len(chunk) == 1:
-        return "newsflow.process_entry", chunk, url_id(first), repr(first)
-    task_id = keys.digest(" ".join(m["url"] for m in chunk))
-    return "newsflow.process_entries", [chunk], task_id, f"[{len(chunk)} entries: {first} ...]"
 
 
 def poll_once(

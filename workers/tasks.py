@@ -17,12 +17,11 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from pipeline.dedupe import url_id
 from pipeline.errors import DropArticle, HostThrottled, RetryableError, TaskTimeLimit
-from pipeline.models import FeedEntry
+from pipeline.models import FeedEntry, Outcome
 from pipeline.process import Services, plan_retry, process_entry, record_failure
 from workers import metrics, resources
-from workers.app import app
+from workers.app import ENTRIES_TASK, ENTRY_TASK, app, entry_task
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ class Retry:
 
 @app.task(
     bind=True,
-    name="newsflow.process_entry",
+    name=ENTRY_TASK,
     max_retries=resources.settings().worker.max_retries,
     # Delay before re-running a task whose process died (retry_on_worker_lost).
     default_retry_delay=min(10, resources.settings().worker.retry_backoff_max_s),
@@ -59,7 +58,7 @@ def process_entry_task(self: Task, message: dict[str, Any]) -> str:
 
 
 @app.task(
-    name="newsflow.process_entries",
+    name=ENTRIES_TASK,
     # A lost process is not retried as a batch: workers.app splits the batch into
     # single-entry tasks, so that a page that kills its process is isolated.
     max_retries=0,
@@ -111,17 +110,20 @@ def run_entry(message: dict[str, Any], services: Services, *, retries: int) -> s
     except Exception as exc:  # a bug: dead-letter it with the error rather than loop or lose it
         log.exception("unexpected error for %s", entry.url)
         outcome = record_failure(services.publisher, entry, exc, attempts=attempts)
-    log.info("outcome=%s attempts=%d", outcome, attempts)
-    metrics.record_outcome(outcome.kind, outcome.reason, entry.enqueued_at, time.time())
-    return str(outcome.kind)
+    return _recorded(entry, outcome, attempts)
 
 
 def record_timeout(message: dict[str, Any], services: Services, *, retries: int) -> str:
-    """Dead-letter an entry that used up the task's soft time limit by itself."""
+    """Drop (``time_limit``) an entry that used up the task's soft time limit by itself."""
     entry = FeedEntry.from_message(message)
     attempts = retries - int(message.get("throttled", 0)) + 1
     timeout = TaskTimeLimit("task soft time limit exceeded", url=entry.url)
     outcome = record_failure(services.publisher, entry, timeout, attempts=attempts)
+    return _recorded(entry, outcome, attempts)
+
+
+def _recorded(entry: FeedEntry, outcome: Outcome, attempts: int) -> str:
+    """Log and count an entry's recorded outcome; its kind."""
     log.info("outcome=%s attempts=%d", outcome, attempts)
     metrics.record_outcome(outcome.kind, outcome.reason, entry.enqueued_at, time.time())
     return str(outcome.kind)
@@ -130,10 +132,12 @@ def record_timeout(message: dict[str, Any], services: Services, *, retries: int)
 def send_alone(messages: list[dict[str, Any]], *, countdown: float = 0, retries: int = 0) -> None:
     """Send each entry as its own ``newsflow.process_entry`` task."""
     for message in messages:
-        process_entry_task.apply_async(
-            args=[message],
-            task_id=url_id(str(message["url"])),
+        name, args, task_id, argsrepr = entry_task([message])
+        app.send_task(
+            name,
+            args=args,
+            task_id=task_id,
+            argsrepr=argsrepr,
             countdown=countdown or None,
             retries=retries,
-            argsrepr=repr(message["url"]),
         )
