@@ -206,7 +206,7 @@ def _skip_backlog(
     """First poll of a feed with ``backlog = false``: remember its entries, enqueue none."""
     now = str(int(time.time()))
     marks = {
-        key: f"{e.updated_at or '-'}|{now}"
+        key: _seen_value(e, now)
         for e, key in zip(parsed.entries, entry_keys(parsed.entries), strict=True)
     }
     if marks:
@@ -313,15 +313,14 @@ def _enqueue_new(
     for entry, key, seen in zip(parsed.entries, entry_keys_, already, strict=True):
         if key in fresh or key in changed:  # the same entry twice in one document
             continue
-        marker = entry.updated_at or "-"
         if seen is None:
             fresh[key] = entry
             continue
         last, _, first_seen = seen.decode().partition("|")
-        if _moved_on(marker, last):
+        if _moved_on(_marker(entry), last):
             changed[key] = (
                 dataclasses.replace(entry, update=True),
-                f"{marker}|{first_seen or now}",
+                _seen_value(entry, first_seen or now),
             )
     if fresh or changed:
         enqueue([*fresh.values(), *(e for e, _ in changed.values())])
@@ -340,8 +339,18 @@ def _mark_enqueued(
     args: list[Any] = [ttl_s]
     for key, entry in fresh.items():
         script_keys.append(keys.enqueued_marker(url_id(entry.url)))
-        args += [key, f"{entry.updated_at or '-'}|{now}"]
+        args += [key, _seen_value(entry, now)]
     return int(client.register_script(_ENQUEUED_LUA)(keys=script_keys, args=args))
+
+
+def _marker(entry: FeedEntry) -> str:
+    """The entry's ``updated`` time as the seen-set keeps it ("-": the feed gives none)."""
+    return entry.updated_at or "-"
+
+
+def _seen_value(entry: FeedEntry, first_seen: str) -> str:
+    """An entry's seen-set value: ``<updated marker>|<first seen>`` (see :func:`_first_seen`)."""
+    return f"{_marker(entry)}|{first_seen}"
 
 
 def _moved_on(marker: str, seen: str) -> bool:
