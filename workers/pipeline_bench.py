@@ -2,9 +2,9 @@
 
 Starts a private redis-server (AOF every second, as in production), the replay site
 (:mod:`pipeline.bench_site`, its own process), one ``newsflow worker`` with a pool of K
-processes (through :mod:`workers.bench_probe`, which records each task's finish time) and the
-real ``newsflow poller``; releases the N articles into the feeds and waits until each has an
-outcome. CPU time is read per process tree with psutil; then the same pages go through the
+processes (through :mod:`workers.bench_probe`, which records when each entry's outcome was
+recorded) and the real ``newsflow poller``; releases the N articles into the feeds and waits
+until each has an outcome. CPU time is read per process tree with psutil; then the same pages go through the
 extraction-only pool and the naive loop (:mod:`pipeline.bench_limits`).
 """
 
@@ -72,8 +72,8 @@ class BenchOptions:
         return max(2, -(-self.articles // FEED_SIZE))
 
 
-class Task(NamedTuple):
-    """One task run, as the probe recorded it (Unix times)."""
+class EntryRun(NamedTuple):
+    """One entry's run in a pool process, as the probe recorded it (Unix times)."""
 
     enqueued: float
     started: float
@@ -141,8 +141,8 @@ def _run_pipeline(run: _Run, options: BenchOptions) -> dict[str, Any]:
     finally:
         client.close()
     stop_processes([run.procs.pop("poller"), run.procs.pop("workers")])
-    tasks = _read_probe(run.tmp / "probe", go)
-    report = _report(options, watch, tasks, cpu_s, memory, go)
+    runs = _read_probe(run.tmp / "probe", go)
+    report = _report(options, watch, runs, cpu_s, memory, go)
     report["stage_s_mean"] = stages
     report["stage_cpu_s_mean"] = stages_cpu
     return report
@@ -151,12 +151,12 @@ def _run_pipeline(run: _Run, options: BenchOptions) -> dict[str, Any]:
 def _report(
     options: BenchOptions,
     watch: dict[str, Any],
-    tasks: list[Task],
+    runs: list[EntryRun],
     cpu_s: dict[str, float],
     memory: dict[str, float],
     go: float,
 ) -> dict[str, Any]:
-    done = [t for t in tasks if t.outcome != "already"]
+    done = [t for t in runs if t.outcome != "already"]
     published = [t for t in done if t.outcome == "published"]
     first = min((t.enqueued for t in done), default=go)
     last = max((t.finished for t in done), default=go)
@@ -173,7 +173,7 @@ def _report(
         "wall_s": round(last - first, 2),
         "latency": latency_figures([t.finished - t.enqueued for t in published]),
         "task_s_mean": round(statistics.fmean([t.finished - t.started for t in done] or [0]), 4),
-        "idle_between_tasks_s_mean": _idle_between_tasks(tasks),
+        "idle_between_tasks_s_mean": _idle_between_entries(runs),
         "cpu_s_per_article": cpu_figures(cpu_s, options.articles),
         "peak_worker_rss_mb": watch["peak_rss_mb"],
         "memory": rss_growth(watch["rss_samples"]),
@@ -338,24 +338,25 @@ def _stage_means(metrics_dir: Path) -> tuple[dict[str, float], dict[str, float]]
     return means("newsflow_stage_seconds_sum"), means("newsflow_stage_cpu_seconds_total")
 
 
-def _idle_between_tasks(tasks: list[Task]) -> float:
-    """Mean time a pool process waited between finishing one task and starting the next."""
+def _idle_between_entries(runs: list[EntryRun]) -> float:
+    """Mean time a pool process waited between finishing one entry and starting the next."""
     gaps = []
-    for pid in {t.pid for t in tasks}:
-        mine = sorted((t for t in tasks if t.pid == pid), key=lambda t: t.started)
+    for pid in {t.pid for t in runs}:
+        mine = sorted((t for t in runs if t.pid == pid), key=lambda t: t.started)
         gaps += [b.started - a.finished for a, b in zip(mine, mine[1:], strict=False)]
     return round(statistics.fmean(gaps), 4) if gaps else 0.0
 
 
-def _read_probe(folder: Path, since: float) -> list[Task]:
-    """Every task the pool ran for an entry enqueued after ``since``."""
+def _read_probe(folder: Path, since: float) -> list[EntryRun]:
+    """Every entry run in the pool, for entries enqueued after ``since``."""
     rows = []
     for path in folder.glob("*.tsv"):
         for line in path.read_text(encoding="utf-8").splitlines():
             enqueued, started, finished, kind = line.split("\t")
             if enqueued != "None" and float(enqueued) >= since:
-                task = Task(float(enqueued), float(started), float(finished), kind, int(path.stem))
-                rows.append(task)
+                rows.append(
+                    EntryRun(float(enqueued), float(started), float(finished), kind, int(path.stem))
+                )
     return rows
 
 
