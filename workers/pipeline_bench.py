@@ -4,8 +4,8 @@ Starts a private redis-server (AOF every second, as in production), the replay s
 (:mod:`pipeline.bench_site`, its own process), one ``newsflow worker`` with a pool of K
 processes (through :mod:`workers.bench_probe`, which records when each entry's outcome was
 recorded) and the real ``newsflow poller``; releases the N articles into the feeds and waits
-until each has an outcome. CPU time is read per process tree with psutil; then the same pages go through the
-extraction-only pool and the naive loop (:mod:`pipeline.bench_limits`).
+until each has an outcome. CPU time is read per process tree with psutil; then the same pages
+go through the extraction-only pool and the naive loop (:mod:`pipeline.bench_limits`).
 """
 
 from __future__ import annotations
