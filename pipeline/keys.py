@@ -29,6 +29,8 @@ POLLER_LEASE = "newsflow:poller:lock"
 CELERY_KEY_PREFIX = "newsflow:q:"
 """kombu ``global_keyprefix``: every Celery queue key lives below it."""
 CELERY_QUEUE = "newsflow.articles"
+TASK_QUEUE = CELERY_KEY_PREFIX + CELERY_QUEUE
+"""List: the tasks waiting for a worker (the broker's queue, as kombu names it)."""
 
 URL_TTL_S = 7 * 24 * 3600
 """How long an entry's outcome is remembered: longer than any redelivery horizon."""

@@ -119,6 +119,9 @@ class PollerSettings:
     entries_per_task: Annotated[int, msgspec.Meta(ge=1, le=50)] = 8
     """New entries of one poll sent in one worker task (1: a task per entry). Fewer broker
     messages and dispatches per article; see docs/performance.md."""
+    max_queued_tasks: PositiveInt = 20_000
+    """Skip poll rounds while the workers' queue holds this many tasks (workers down or
+    behind): the backlog stops growing in Redis, and feeds are polled again once it drains."""
     seen_ttl_s: PositiveInt = 30 * 24 * 3600
     lease_ttl_s: Positive = 30.0
     news_max_age_s: PositiveInt = 2 * 24 * 3600

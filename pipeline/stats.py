@@ -59,7 +59,7 @@ def collect_stats(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> Stats:
         pipe = client.pipeline(transaction=False)
         pipe.get(keys.ENQUEUED_COUNT)
         pipe.hgetall(keys.OUTCOME_COUNTS)
-        pipe.llen(keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE)
+        pipe.llen(keys.TASK_QUEUE)
         for stream in (keys.ARTICLES_STREAM, keys.EVENTS_STREAM, keys.DEAD_STREAM):
             pipe.xlen(stream)
         for feed in feeds:

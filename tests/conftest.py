@@ -166,7 +166,7 @@ def queued_entries(client: redis.Redis) -> list[str]:
     from pipeline import keys
 
     urls: list[str] = []
-    for raw in client.lrange(keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE, 0, -1):
+    for raw in client.lrange(keys.TASK_QUEUE, 0, -1):
         message = json.loads(raw)
         args = json.loads(base64.b64decode(message["body"]))[0]
         urls += [m["url"] for m in (args[0] if isinstance(args[0], list) else args)]

@@ -213,7 +213,7 @@ def test_f11_poller_killed_mid_enqueue_and_restarted(
     # only after all of a poll's sends: none is marked yet when the poller dies.
     env = fault_env(aof_redis, tmp_path, NEWSFLOW_POLLER_ENTRIES_PER_TASK="1")
     client = redis.Redis(port=aof_redis.port)
-    queue = keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE
+    queue = keys.TASK_QUEUE
     poller = subprocess.Popen(
         newsflow("poller", "--once"),
         env=env,

@@ -71,7 +71,7 @@ def test_dead_list_retry_purge(
 
     retried = run(redis_server, tmp_path, "dead", "retry", letter["stream_id"])
     assert retried.returncode == 0, retried.stderr
-    assert redis_client.llen(keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE) == 1
+    assert redis_client.llen(keys.TASK_QUEUE) == 1
     assert redis_client.get(keys.url_outcome(url_id("https://example.com/slow"))) is None
     assert redis_client.hget(keys.OUTCOME_COUNTS, "dead") == b"0"
     assert redis_client.xlen(keys.DEAD_STREAM) == 0

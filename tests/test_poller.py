@@ -35,7 +35,7 @@ from tests.conftest import (
 from tests.sites import respond, rss
 from workers.poller import run_polls
 
-QUEUE = keys.CELERY_KEY_PREFIX + keys.CELERY_QUEUE
+QUEUE = keys.TASK_QUEUE
 
 
 @pytest.fixture
@@ -164,6 +164,43 @@ def test_three_new_items_are_enqueued_and_a_restart_enqueues_none(
         restarted.wait(timeout=30)
     assert int(redis_client.get(keys.ENQUEUED_COUNT)) == 8
     assert "new=3 updated=0 entries=8" in logs.read_text()
+
+
+def test_polling_pauses_while_the_queue_is_full_and_resumes_once_it_drains(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    fixture_site: LocalSite,
+    tmp_path: Path,
+) -> None:
+    fixture_site.routes["/feed.xml"] = _items(fixture_site, 3)
+    feed_url = fixture_site.url("/feed.xml")
+    write_feeds(tmp_path, [feed_url])
+    env = worker_env(
+        redis_server.url,
+        tmp_path,
+        NEWSFLOW_POLLER_ENTRIES_PER_TASK="1",
+        NEWSFLOW_POLLER_MAX_QUEUED_TASKS="3",
+    )
+    logs = tmp_path / "poller.log"
+    with logs.open("ab") as log:
+        poller = subprocess.Popen(newsflow("poller"), env=env, cwd=ROOT, stderr=log)
+    try:
+        wait_for(lambda: redis_client.llen(QUEUE) == 3, 30, "the first poll's 3 tasks")
+        fixture_site.routes["/feed.xml"] = _items(fixture_site, 5)
+        redis_client.zadd(keys.FEED_SCHEDULE, {feed_url: 0})  # due again: the queue is full
+        wait_for(lambda: "polling paused" in logs.read_text(), 30, "the pause")
+        time.sleep(2)  # several rounds
+        assert fixture_site.count("/feed.xml") == 1 and redis_client.llen(QUEUE) == 3
+        redis_client.delete(QUEUE)  # the workers caught up
+        wait_for(lambda: redis_client.llen(QUEUE) == 2, 30, "the 2 new entries")
+        assert fixture_site.count("/feed.xml") == 2
+    finally:
+        poller.send_signal(signal.SIGTERM)
+        poller.wait(timeout=30)
+    text = logs.read_text()
+    print("\n" + "\n".join(line for line in text.splitlines() if "polling" in line))
+    assert "3 tasks wait for the workers (limit 3): polling paused" in text
+    assert "0 tasks wait for the workers: polling resumed" in text
 
 
 def _huge_body(request: BaseHTTPRequestHandler) -> None:

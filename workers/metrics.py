@@ -53,6 +53,10 @@ FEED_POLLS = Counter(
     "newsflow_feed_polls_total", "Feed polls by feed and result", ["feed", "status"]
 )
 NEW_ENTRIES = Counter("newsflow_feed_new_entries_total", "New entries enqueued by feed", ["feed"])
+ROUNDS_HELD_BACK = Counter(
+    "newsflow_poll_rounds_held_back_total",
+    "Poll rounds skipped because the workers' queue was at poller.max_queued_tasks",
+)
 
 # Gauges the poller reads from Redis at scrape time (names listed for the dashboard test).
 REDIS_GAUGES = (

@@ -26,7 +26,7 @@ from pipeline.retention import trim_all
 from pipeline.schedule import due_feeds, reconcile_schedule, seconds_until_due
 from pipeline.settings import FeedConfig, Settings
 from workers.app import app, entry_task
-from workers.metrics import FEED_POLLS, NEW_ENTRIES
+from workers.metrics import FEED_POLLS, NEW_ENTRIES, ROUNDS_HELD_BACK
 
 log = logging.getLogger(__name__)
 _DUE_BATCH = 1000
@@ -206,7 +206,7 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
     seeded = seed_feeds(client, settings.feeds)
     log.info("poller %s started; %d feeds from config/ newly registered", lease.owner, seeded)
     next_trim = next_reconcile = 0.0
-    leading = False
+    leading = held_back = False
     fetchers = FetcherPool(settings)
     try:
         while not stop.is_set():
@@ -217,8 +217,10 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
                 if time.monotonic() >= next_reconcile:
                     reconcile_schedule(client, registered_feeds(client))
                     next_reconcile = time.monotonic() + 60
-                due = due_feeds(client, time.time(), limit=_DUE_BATCH)
-                poll_once(due, client=client, settings=settings, lease=lease, fetchers=fetchers)
+                held_back = _hold_back(client, settings.poller.max_queued_tasks, held_back)
+                if not held_back:
+                    due = due_feeds(client, time.time(), limit=_DUE_BATCH)
+                    poll_once(due, client=client, settings=settings, lease=lease, fetchers=fetchers)
                 if time.monotonic() >= next_trim:
                     _trim(client, settings)
                     next_trim = time.monotonic() + settings.trim_interval_s
@@ -226,6 +228,23 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
     finally:
         lease.release()
         fetchers.close()
+
+
+def _hold_back(client: redis.Redis, limit: int, was_held_back: bool) -> bool:
+    """Whether to skip this round: the workers' queue holds ``limit`` tasks or more.
+
+    Due feeds stay due, and their entries stay unseen, so they are polled once it drains.
+    """
+    depth = int(client.llen(keys.TASK_QUEUE))
+    held_back = depth >= limit
+    if held_back:
+        ROUNDS_HELD_BACK.inc()
+    if held_back != was_held_back:
+        if held_back:
+            log.warning("%d tasks wait for the workers (limit %d): polling paused", depth, limit)
+        else:
+            log.info("%d tasks wait for the workers: polling resumed", depth)
+    return held_back
 
 
 def _idle_s(client: redis.Redis) -> float:
