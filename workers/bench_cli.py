@@ -17,12 +17,42 @@ from workers.clikit import load_settings
 bench_app = typer.Typer(
     help="Benchmarks that print figures (no timed tests).", no_args_is_help=True
 )
-DEFAULT_CORPUS = Path("../shared/corpus/article-extraction-benchmark")
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/article-extraction-benchmark"
+"""The benchmark corpus beside the checkout (../shared), wherever the command runs from."""
+
+
+def _scored_corpus(folder: Path) -> Path:
+    """The corpus option of the scored benches, checked: a clear error, not a crash."""
+    if not (folder / "ground-truth.json").is_file() or not any((folder / "html").glob("*.html.gz")):
+        raise typer.BadParameter(
+            f"{folder} is not a benchmark corpus (ground-truth.json and html/*.html.gz); "
+            "pass --corpus DIR"
+        )
+    return folder
+
+
+def _pages_corpus(folder: Path) -> Path:
+    """The corpus option of the pipeline bench: it needs pages it can serve."""
+    from pipeline.bench_corpus import load_corpus
+
+    if not load_corpus(folder):
+        raise typer.BadParameter(
+            f"{folder} has no usable benchmark pages (html/*.html.gz); pass --corpus DIR"
+        )
+    return folder
+
+
+CorpusOption = Annotated[
+    Path, typer.Option(help="Benchmark corpus folder.", callback=_scored_corpus)
+]
+PagesOption = Annotated[
+    Path, typer.Option(help="Benchmark corpus folder (pages only).", callback=_pages_corpus)
+]
 
 
 @bench_app.command("dedupe")
 def bench_dedupe(
-    corpus: Annotated[Path, typer.Option(help="Benchmark corpus folder.")] = DEFAULT_CORPUS,
+    corpus: CorpusOption = DEFAULT_CORPUS,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Near-duplicate precision/recall on variants of the corpus pages, cost and memory."""
@@ -63,7 +93,7 @@ def bench_pipeline(
     worker_arg: Annotated[
         list[str] | None, typer.Option(help="Extra `celery worker` option, e.g. -O=fair.")
     ] = None,
-    corpus: Annotated[Path, typer.Option(help="Benchmark corpus folder.")] = DEFAULT_CORPUS,
+    corpus: PagesOption = DEFAULT_CORPUS,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Whole pipeline (replay site, Redis, poller, K workers) against its extraction limit."""
@@ -106,7 +136,7 @@ def _print_nested(figures: dict[str, object], indent: str = "") -> None:
 
 @bench_app.command("extract")
 def bench_extract(
-    corpus: Annotated[Path, typer.Option(help="Benchmark corpus folder.")] = DEFAULT_CORPUS,
+    corpus: CorpusOption = DEFAULT_CORPUS,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Body-text F1/precision/recall and docs/s of newsflow and plain trafilatura."""
