@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from pipeline.bench_corpus import CorpusPage, copy_suffix, page_html
 from pipeline.bench_figures import Limit, percentile, ratios, rss_growth
 from pipeline.bench_site import Release, feed_items
 from pipeline.dedupe import near_duplicate_anchors
 from pipeline.local_site import sample_site_dir
+from workers.pipeline_bench import BenchOptions, run_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,3 +101,16 @@ def test_bench_pipeline_runs_every_article_through(tmp_path: Path) -> None:
         "throughput_vs_naive",
         "cpu_efficiency",
     }
+
+
+def _children() -> set[int]:
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    return {int(pid) for task in tasks.iterdir() for pid in (task / "children").read_text().split()}
+
+
+def test_a_bench_that_fails_to_start_leaves_no_process_behind(tmp_path: Path) -> None:
+    (tmp_path / "html").mkdir()  # no pages: the replay site exits at once
+    before = _children()
+    with pytest.raises(RuntimeError, match="the replay site did not start"):
+        run_bench(BenchOptions(corpus=tmp_path, articles=10, workers=1))
+    assert _children() - before == set()  # its redis-server was stopped too

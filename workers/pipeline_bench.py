@@ -10,6 +10,7 @@ go through the extraction-only pool and the naive loop (:mod:`pipeline.bench_lim
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -103,21 +104,22 @@ class _Run:
 
 def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Run the pipeline bench (and its references unless ``limits`` is off); the report."""
-    with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp_name:
+    with (
+        tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp_name,
+        contextlib.ExitStack() as cleanup,  # stops what started, last first, whatever fails
+    ):
         tmp = Path(tmp_name)
         server = start_redis(tmp / "redis", persistent=True)
+        cleanup.callback(server.stop)
         site, base_url = _start_site(options)
+        cleanup.callback(stop_processes, [site])
         run = _Run(tmp=tmp, server=server, site=site, base_url=base_url)
-        try:
-            before = _extraction_limit(options, half=0) if options.limits else None
-            report = _run_pipeline(run, options)
-            if before is not None:
-                report.update(_run_limits(run, options, report, before))
-            return report
-        finally:
-            stop_processes(list(run.procs.values()))
-            stop_processes([site])
-            server.stop()
+        cleanup.callback(lambda: stop_processes(list(run.procs.values())))
+        before = _extraction_limit(options, half=0) if options.limits else None
+        report = _run_pipeline(run, options)
+        if before is not None:
+            report.update(_run_limits(run, options, report, before))
+        return report
 
 
 def _run_pipeline(run: _Run, options: BenchOptions) -> dict[str, Any]:
@@ -219,7 +221,8 @@ def _start_site(options: BenchOptions) -> tuple[subprocess.Popen[bytes], str]:
     argv += [str(options.articles), str(options.feeds)]
     site = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert site.stdout is not None
-    port = int(site.stdout.readline() or b"0")
+    with site.stdout:  # the site prints its port, then nothing
+        port = int(site.stdout.readline() or b"0")
     if not port:
         stop_processes([site])
         raise RuntimeError("the replay site did not start")
