@@ -123,24 +123,29 @@ def _items(site: LocalSite, count: int) -> object:
     return rss(site, [f"/story-{n}" for n in range(count)])
 
 
+def _one_feed(site: LocalSite, config_dir: Path, count: int) -> str:
+    """Serve a feed of ``count`` items as the only configured feed; its URL."""
+    site.routes["/feed.xml"] = _items(site, count)
+    write_feeds(config_dir, [site.url("/feed.xml")])
+    return site.url("/feed.xml")
+
+
+def _start_poller(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(newsflow("poller"), env=env, cwd=ROOT, stderr=log)
+
+
 def test_three_new_items_are_enqueued_and_a_restart_enqueues_none(
     redis_server: RedisServer,
     redis_client: redis.Redis,
     fixture_site: LocalSite,
     tmp_path: Path,
 ) -> None:
-    fixture_site.routes["/feed.xml"] = _items(fixture_site, 5)
-    feed_url = fixture_site.url("/feed.xml")
-    write_feeds(tmp_path, [feed_url])
+    feed_url = _one_feed(fixture_site, tmp_path, 5)
     # no worker: tasks stay in the queue
     env = worker_env(redis_server.url, tmp_path, NEWSFLOW_POLLER_ENTRIES_PER_TASK="4")
     logs = tmp_path / "poller.log"
-
-    def start() -> subprocess.Popen[bytes]:
-        with logs.open("ab") as log:
-            return subprocess.Popen(newsflow("poller"), env=env, cwd=ROOT, stderr=log)
-
-    first = start()
+    first = _start_poller(env, logs)
     try:
         wait_for(lambda: len(queued_entries(redis_client)) == 5, 30, "5 entries from a poll")
         assert redis_client.llen(QUEUE) == 2  # tasks of up to entries_per_task (4): 4 + 1
@@ -148,7 +153,7 @@ def test_three_new_items_are_enqueued_and_a_restart_enqueues_none(
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
-    restarted = start()
+    restarted = _start_poller(env, logs)
     try:
         wait_for(lambda: redis_client.get(keys.POLLER_LEASE) is not None, 30, "the restart")
         time.sleep(3)  # several rounds of the restarted poller: nothing is due yet
@@ -172,9 +177,7 @@ def test_polling_pauses_while_the_queue_is_full_and_resumes_once_it_drains(
     fixture_site: LocalSite,
     tmp_path: Path,
 ) -> None:
-    fixture_site.routes["/feed.xml"] = _items(fixture_site, 3)
-    feed_url = fixture_site.url("/feed.xml")
-    write_feeds(tmp_path, [feed_url])
+    feed_url = _one_feed(fixture_site, tmp_path, 3)
     env = worker_env(
         redis_server.url,
         tmp_path,
@@ -182,8 +185,7 @@ def test_polling_pauses_while_the_queue_is_full_and_resumes_once_it_drains(
         NEWSFLOW_POLLER_MAX_QUEUED_TASKS="3",
     )
     logs = tmp_path / "poller.log"
-    with logs.open("ab") as log:
-        poller = subprocess.Popen(newsflow("poller"), env=env, cwd=ROOT, stderr=log)
+    poller = _start_poller(env, logs)
     try:
         wait_for(lambda: redis_client.llen(QUEUE) == 3, 30, "the first poll's 3 tasks")
         fixture_site.routes["/feed.xml"] = _items(fixture_site, 5)
