@@ -7,6 +7,7 @@ from typing import Any
 
 import redis
 
+from pipeline import keys
 from pipeline.settings import DEFAULT_USER_AGENT, Settings
 from pipeline.store import mask_url
 
@@ -35,7 +36,8 @@ def run_checks(settings: Settings, client: redis.Redis | None) -> list[Finding]:
             *findings,
         ]
     try:
-        return [*_redis_checks(client), *findings]
+        queue = _task_queue(client, settings.poller.max_queued_tasks)
+        return [*_redis_checks(client), queue, *findings]
     except redis.RedisError as exc:
         return [
             Finding(
@@ -104,6 +106,20 @@ def _memory_policy(client: redis.Redis, info: dict[str, Any]) -> Finding:
             fix="set maxmemory to what the host can give and alarm at 70 %",
         )
     return Finding(check="memory policy", level="ok", detail="noeviction with a maxmemory")
+
+
+def _task_queue(client: redis.Redis, limit: int) -> Finding:
+    depth = int(client.llen(keys.TASK_QUEUE))
+    if depth >= limit:
+        return Finding(
+            check="task queue",
+            level="warn",
+            detail=f"queue depth {depth}: the poller pauses polling at {limit}",
+            fix="start more workers (or check that they run), or raise poller.max_queued_tasks",
+        )
+    return Finding(
+        check="task queue", level="ok", detail=f"queue depth {depth} (polling pauses at {limit})"
+    )
 
 
 def _config_checks(settings: Settings) -> list[Finding]:

@@ -106,6 +106,19 @@ def test_doctor_warns_without_persistence(redis_server: RedisServer, tmp_path: P
     assert "no enabled feed" in done.stdout
 
 
+def test_doctor_warns_when_the_queue_has_paused_polling(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    (tmp_path / "newsflow.toml").write_text("[poller]\nmax_queued_tasks = 2\n")
+    redis_client.rpush(keys.TASK_QUEUE, "a task")
+    assert "queue depth 1 (polling pauses at 2)" in run(redis_server, tmp_path, "doctor").stdout
+    redis_client.rpush(keys.TASK_QUEUE, "another task")
+    done = run(redis_server, tmp_path, "doctor")
+    assert done.returncode == 0
+    assert "queue depth 2: the poller pauses polling at 2" in done.stdout
+    assert "start more workers" in done.stdout
+
+
 def test_doctor_is_quiet_on_a_persistent_redis(tmp_path: Path) -> None:
     server = start_redis(tmp_path / "aof", persistent=True)
     try:

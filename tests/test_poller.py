@@ -201,8 +201,8 @@ def test_polling_pauses_while_the_queue_is_full_and_resumes_once_it_drains(
         poller.wait(timeout=30)
     text = logs.read_text()
     print("\n" + "\n".join(line for line in text.splitlines() if "polling" in line))
-    assert "3 tasks wait for the workers (limit 3): polling paused" in text
-    assert "0 tasks wait for the workers: polling resumed" in text
+    assert "queue depth 3 reached poller.max_queued_tasks (3): polling paused" in text
+    assert "queue depth 0: polling resumed" in text
 
 
 def _huge_body(request: BaseHTTPRequestHandler) -> None:

@@ -241,9 +241,11 @@ def _hold_back(client: redis.Redis, limit: int, was_held_back: bool) -> bool:
         ROUNDS_HELD_BACK.inc()
     if held_back != was_held_back:
         if held_back:
-            log.warning("%d tasks wait for the workers (limit %d): polling paused", depth, limit)
+            log.warning(
+                "queue depth %d reached poller.max_queued_tasks (%d): polling paused", depth, limit
+            )
         else:
-            log.info("%d tasks wait for the workers: polling resumed", depth)
+            log.info("queue depth %d: polling resumed", depth)
     return held_back
 
 
