@@ -188,9 +188,10 @@ def test_polling_pauses_while_the_queue_is_full_and_resumes_once_it_drains(
     poller = _start_poller(env, logs)
     try:
         wait_for(lambda: redis_client.llen(QUEUE) == 3, 30, "the first poll's 3 tasks")
+        # The next round pauses; by then the first poll has also set the feed's next poll.
+        wait_for(lambda: "polling paused" in logs.read_text(), 30, "the pause")
         fixture_site.routes["/feed.xml"] = _items(fixture_site, 5)
         redis_client.zadd(keys.FEED_SCHEDULE, {feed_url: 0})  # due again: the queue is full
-        wait_for(lambda: "polling paused" in logs.read_text(), 30, "the pause")
         time.sleep(2)  # several rounds
         assert fixture_site.count("/feed.xml") == 1 and redis_client.llen(QUEUE) == 3
         redis_client.delete(QUEUE)  # the workers caught up
