@@ -7,8 +7,8 @@ from typing import Any
 
 import redis
 
-from pipeline import keys
 from pipeline.settings import DEFAULT_USER_AGENT, Settings
+from pipeline.stats import read_task_queue
 from pipeline.store import mask_url
 
 
@@ -109,8 +109,9 @@ def _memory_policy(client: redis.Redis, info: dict[str, Any]) -> Finding:
 
 
 def _task_queue(client: redis.Redis, limit: int) -> Finding:
-    depth = int(client.llen(keys.TASK_QUEUE))
-    if depth >= limit:
+    queue = read_task_queue(client, limit)
+    depth = queue.depth
+    if queue.pauses_polling:
         return Finding(
             check="task queue",
             level="warn",

@@ -33,6 +33,24 @@ class FeedStats:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskQueue:
+    """The workers' queue against ``poller.max_queued_tasks``."""
+
+    depth: int
+    limit: int
+
+    @property
+    def pauses_polling(self) -> bool:
+        """The poller starts no poll round at this depth."""
+        return self.depth >= self.limit
+
+
+def read_task_queue(client: redis.Redis, limit: int) -> TaskQueue:
+    """The queue's depth now (one LLEN; a Redis error goes up as it is)."""
+    return TaskQueue(depth=int(client.llen(keys.TASK_QUEUE)), limit=limit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Stats:
     """A snapshot of the whole pipeline."""
 

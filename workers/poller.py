@@ -25,6 +25,7 @@ from pipeline.registry import registered_feeds, seed_feeds
 from pipeline.retention import trim_all
 from pipeline.schedule import due_feeds, reconcile_schedule, seconds_until_due
 from pipeline.settings import FeedConfig, Settings
+from pipeline.stats import read_task_queue
 from workers.app import app, entry_task
 from workers.metrics import FEED_POLLS, NEW_ENTRIES, ROUNDS_HELD_BACK
 
@@ -235,17 +236,19 @@ def _hold_back(client: redis.Redis, limit: int, was_held_back: bool) -> bool:
 
     Due feeds stay due, and their entries stay unseen, so they are polled once it drains.
     """
-    depth = int(client.llen(keys.TASK_QUEUE))
-    held_back = depth >= limit
+    queue = read_task_queue(client, limit)
+    held_back = queue.pauses_polling
     if held_back:
         ROUNDS_HELD_BACK.inc()
     if held_back != was_held_back:
         if held_back:
             log.warning(
-                "queue depth %d reached poller.max_queued_tasks (%d): polling paused", depth, limit
+                "queue depth %d reached poller.max_queued_tasks (%d): polling paused",
+                queue.depth,
+                limit,
             )
         else:
-            log.info("queue depth %d: polling resumed", depth)
+            log.info("queue depth %d: polling resumed", queue.depth)
     return held_back
 
 
