@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c requirements/constraints.txt -e '.[dev,embedded]'
+		-c requirements/constraints.txt -e '.[dev,embedded,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,14 +25,15 @@ test: $(STAMP)  ## the test suite (real redis-server, real Celery workers, local
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-faults: $(STAMP)  ## fault injection at full size (1,000 articles per fault; minutes)
-	NEWSFLOW_FAULTS_FULL=1 $(BIN)/python -m pytest tests/test_faults.py -s -p no:cacheprovider $(PYTEST_ARGS)
+	NEWSFLOW_FAULTS_FULL=1 $(BIN)/python -m pytest tests/processes/test_faults.py -s -p no:cacheprovider $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check pipeline workers tests scripts
-	$(BIN)/ruff check pipeline workers tests scripts
+	$(BIN)/ruff format --check pipeline workers bench tests scripts
+	$(BIN)/ruff check pipeline workers bench tests scripts
+	$(BIN)/lint-imports
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -40,8 +41,8 @@ types: $(STAMP)
 check: lint types test
 
 format: $(STAMP)
-	$(BIN)/ruff format pipeline workers tests scripts
-	$(BIN)/ruff check --fix pipeline workers tests scripts
+	$(BIN)/ruff format pipeline workers bench tests scripts
+	$(BIN)/ruff check --fix pipeline workers bench tests scripts
 
 clean:
 	rm -rf $(VENV) .newsflow .pytest_cache .mypy_cache .ruff_cache

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import redis
 
+from pipeline.article.assemble import parse_article
+from pipeline.article.extract import ExtractOptions, build_extractor, extract_document
 from pipeline.dedupe import recorded_outcome
 from pipeline.errors import HostThrottled, PipelineError, RetryableError, UpstreamUnavailable
-from pipeline.extract import ExtractOptions, build_extractor, extract_document
-from pipeline.fetch import Fetcher
+from pipeline.fetch.client import Fetcher
+from pipeline.fetch.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
 from pipeline.models import FeedEntry, Outcome, OutcomeKind, Page
-from pipeline.parse import parse_article
-from pipeline.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
 from pipeline.publish import Publisher
 from pipeline.settings import Settings
 

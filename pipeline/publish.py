@@ -23,9 +23,9 @@ SCHEMA_VERSION = "1"
 MIN_ANCHORS = 3
 """Texts with fewer near-duplicate anchors are only compared exactly."""
 _ENCODER = msgspec.json.Encoder()
-_PUBLISH_LUA = files("pipeline").joinpath("scripts/publish.lua").read_text(encoding="utf-8")
-_UPDATE_LUA = files("pipeline").joinpath("scripts/update.lua").read_text(encoding="utf-8")
-_RECORD_LUA = files("pipeline").joinpath("scripts/record.lua").read_text(encoding="utf-8")
+_PUBLISH_LUA = files("pipeline").joinpath("publish.lua").read_text(encoding="utf-8")
+_UPDATE_LUA = files("pipeline").joinpath("publish_update.lua").read_text(encoding="utf-8")
+_RECORD_LUA = files("pipeline").joinpath("publish_record.lua").read_text(encoding="utf-8")
 
 
 def encode_article(article: Article, kind: str = "article") -> dict[str, bytes | str]:

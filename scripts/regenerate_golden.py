@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_extract import GOLDEN_DIR, golden_cases, golden_view  # noqa: E402
+from tests.article.test_extract import GOLDEN_DIR, golden_cases, golden_view  # noqa: E402
 
 
 def main() -> None:

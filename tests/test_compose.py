@@ -85,7 +85,7 @@ def _newsflow_services() -> dict[str, dict[str, Any]]:
 def _cli_subcommands() -> set[str]:
     import typer.main
 
-    from workers.cli import app
+    from workers.cli.main import app
 
     click_group = typer.main.get_command(app)
     return set(getattr(click_group, "commands", {}))

@@ -5,45 +5,22 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
 
 from pipeline import keys
 from pipeline.dedupe import url_id
-from pipeline.models import Article, ExtractorInfo, FeedEntry, OutcomeKind, Source
+from pipeline.models import FeedEntry, OutcomeKind
 from pipeline.publish import Publisher, decode_body
 from pipeline.settings import Settings
+from tests.factories import entry_for, make_article
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[1] / "schemas" / "article-v1.json").read_text(
         encoding="utf-8"
     )
 )
-
-
-def make_article(url: str, text: str = "Body text of the story. " * 20) -> Article:
-    return Article(
-        id=url_id(url),
-        url=url,
-        canonical_url=url,
-        feed_url="https://example.com/feed",
-        source=Source(name="Example", domain="example.com"),
-        title="A title",
-        authors=("Jane Doe",),
-        published_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
-        language="en",
-        description="",
-        text=text,
-        word_count=len(text.split()),
-        fetched_at=datetime(2026, 11, 2, tzinfo=UTC),
-        extractor=ExtractorInfo(name="trafilatura", version="2.3.1"),
-    )
-
-
-def entry_for(url: str) -> FeedEntry:
-    return FeedEntry(url=url, feed_url="https://example.com/feed")
 
 
 def test_publish_writes_one_entry_even_when_run_five_times(

@@ -98,10 +98,10 @@ app = create_app(resources.settings())
 
 @worker_init.connect
 def _warm_up(**_: Any) -> None:
-    """Warm extraction in the main process, before the pool forks (see pipeline.warmup)."""
+    """Warm extraction in the main process, before the pool forks (see workers.warmup)."""
     settings = resources.settings()
     if settings.worker.warm_up:
-        from pipeline.warmup import warm_up
+        from workers.warmup import warm_up
 
         seconds = warm_up(settings)
         logging.getLogger(__name__).info("extraction warmed up in %.2f s before forking", seconds)

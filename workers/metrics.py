@@ -20,9 +20,9 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from pipeline.errors import RedisUnavailable
+from pipeline.ops.stats import OUTCOMES, collect_stats
 from pipeline.process import Hooks
 from pipeline.settings import Settings
-from pipeline.stats import OUTCOMES, collect_stats
 
 log = logging.getLogger(__name__)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)

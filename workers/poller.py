@@ -16,16 +16,16 @@ from typing import Any
 import redis
 
 from pipeline import keys
-from pipeline.fetch import Fetcher
-from pipeline.lease import Lease
+from pipeline.fetch.client import Fetcher
+from pipeline.fetch.politeness import HostGate, host_of
 from pipeline.models import FeedEntry
-from pipeline.politeness import HostGate, host_of
-from pipeline.poll import PollResult, poll_feed
-from pipeline.registry import registered_feeds, seed_feeds
-from pipeline.retention import trim_all
-from pipeline.schedule import due_feeds, reconcile_schedule, seconds_until_due
+from pipeline.ops.stats import read_task_queue
+from pipeline.polling.lease import Lease
+from pipeline.polling.poll import PollResult, poll_feed
+from pipeline.polling.registry import registered_feeds, seed_feeds
+from pipeline.polling.schedule import due_feeds, reconcile_schedule, seconds_until_due
 from pipeline.settings import FeedConfig, Settings
-from pipeline.stats import read_task_queue
+from pipeline.streams.retention import trim_all
 from workers.app import app, entry_task
 from workers.metrics import FEED_POLLS, NEW_ENTRIES, ROUNDS_HELD_BACK
 

@@ -6,9 +6,9 @@ import os
 from functools import cache
 from pathlib import Path
 
+from pipeline.connection import connect_redis
 from pipeline.process import Services
 from pipeline.settings import Settings
-from pipeline.store import connect_redis
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 EMBEDDED_URL_FILE = "redis.url"

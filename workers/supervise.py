@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def newsflow_command(*args: str) -> list[str]:
     """The command line that runs ``newsflow ARGS`` with this interpreter."""
-    return [sys.executable, "-m", "workers.cli", *args]
+    return [sys.executable, "-m", "workers.cli.main", *args]
 
 
 @dataclass

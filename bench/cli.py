@@ -1,0 +1,160 @@
+"""``newsflow bench ...``: benchmark commands that print figures."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import redis
+import typer
+
+from pipeline.local.redis_server import start_redis
+from workers.cli.kit import load_settings
+
+bench_app = typer.Typer(
+    help="Benchmarks that print figures (no timed tests).", no_args_is_help=True
+)
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/article-extraction-benchmark"
+"""The benchmark corpus beside the checkout (../shared), wherever the command runs from."""
+
+
+def _scored_corpus(folder: Path) -> Path:
+    """The corpus option of the scored benches, checked: a clear error, not a crash."""
+    if not (folder / "ground-truth.json").is_file() or not any((folder / "html").glob("*.html.gz")):
+        raise typer.BadParameter(
+            f"{folder} is not a benchmark corpus (ground-truth.json and html/*.html.gz); "
+            "pass --corpus DIR"
+        )
+    return folder
+
+
+def _pages_corpus(folder: Path) -> Path:
+    """The corpus option of the pipeline bench: it needs pages it can serve."""
+    from bench.corpus import load_corpus
+
+    if not load_corpus(folder):
+        raise typer.BadParameter(
+            f"{folder} has no usable benchmark pages (html/*.html.gz); pass --corpus DIR"
+        )
+    return folder
+
+
+CorpusOption = Annotated[
+    Path, typer.Option(help="Benchmark corpus folder.", callback=_scored_corpus)
+]
+PagesOption = Annotated[
+    Path, typer.Option(help="Benchmark corpus folder (pages only).", callback=_pages_corpus)
+]
+
+
+@bench_app.command("dedupe")
+def bench_dedupe(
+    corpus: CorpusOption = DEFAULT_CORPUS,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Near-duplicate precision/recall on variants of the corpus pages, cost and memory."""
+    from bench.dedupe import run_bench
+
+    settings = load_settings()
+    with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp:
+        server = start_redis(Path(tmp), persistent=False)
+        try:
+            figures = run_bench(redis.Redis(port=server.port), corpus, settings)
+        finally:
+            server.stop()
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(figures).decode() + "\n")
+        return
+    for name, value in figures.items():
+        typer.echo(f"{name:36} {value}")
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    articles: Annotated[int, typer.Option(min=1, help="Distinct articles (URLs) to run.")] = 200,
+    workers: Annotated[int, typer.Option(min=1, help="Worker pool processes (K).")] = 2,
+    pool: Annotated[
+        int | None, typer.Option(min=1, help="Pool processes if not K (references keep K).")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Feed articles at this rate per second (0: all at once).")
+    ] = 0.0,
+    limit_sample: Annotated[
+        int, typer.Option(min=1, help="Articles run through the two references.")
+    ] = 1000,
+    limits: Annotated[bool, typer.Option(help="Also measure extraction-only and naive.")] = True,
+    log_level: Annotated[str, typer.Option(help="Log level of worker and poller.")] = "INFO",
+    env: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE for worker and poller (a tuning knob).")
+    ] = None,
+    worker_arg: Annotated[
+        list[str] | None, typer.Option(help="Extra `celery worker` option, e.g. -O=fair.")
+    ] = None,
+    corpus: PagesOption = DEFAULT_CORPUS,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Whole pipeline (replay site, Redis, poller, K workers) against its extraction limit."""
+    from bench.pipeline import BenchOptions, run_bench
+
+    load_settings()
+    options = BenchOptions(
+        corpus=corpus,
+        articles=articles,
+        workers=workers,
+        pool=pool,
+        rate=rate,
+        limit_sample=limit_sample,
+        limits=limits,
+        log_level=log_level.upper(),
+        env=_pairs(env or []),
+        worker_args=tuple(worker_arg or ()),
+    )
+    report = run_bench(options)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+        return
+    _print_nested(report)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    if any("=" not in item for item in items):
+        raise typer.BadParameter("expected NAME=VALUE", param_hint="--env")
+    return dict(item.split("=", 1) for item in items)
+
+
+def _print_nested(figures: dict[str, object], indent: str = "") -> None:
+    for name, value in figures.items():
+        if isinstance(value, dict):
+            typer.echo(f"{indent}{name}:")
+            _print_nested(value, indent + "  ")
+        else:
+            typer.echo(f"{indent}{name:34} {value}")
+
+
+@bench_app.command("extract")
+def bench_extract(
+    corpus: CorpusOption = DEFAULT_CORPUS,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Body-text F1/precision/recall and docs/s of newsflow and plain trafilatura."""
+    from bench.extract import run_bench as run_extract_bench
+
+    figures = run_extract_bench(corpus, load_settings())
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(figures).decode() + "\n")
+        return
+    for name in ("newsflow", "trafilatura", "trafilatura_json_metadata"):
+        row = figures[name]
+        typer.echo(
+            f"{name:26} F1 {row['f1']:.4f}  P {row['precision']:.4f}  R {row['recall']:.4f}"
+            f"  empty {row['empty']:3}  {row['docs_per_s']:6.1f} docs/s"
+        )
+    typer.echo(f"{'speed ratio vs trafilatura':36} {figures['speed_ratio_vs_trafilatura']}")
+    typer.echo(
+        f"{'speed ratio vs json+metadata':36} {figures['speed_ratio_vs_trafilatura_json_metadata']}"
+    )
+    for name, value in figures["newsflow_checks"].items():
+        typer.echo(f"{name:36} {value}")

@@ -1,0 +1,455 @@
+"""Polling one feed: conditional GET, parse, enqueue new entries, remember them.
+
+An entry is marked seen only after ``enqueue`` returned, so a crash between the two
+re-enqueues it (the worker's outcome key absorbs the repeat) instead of losing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import redis
+
+from pipeline import keys
+from pipeline.dedupe import url_id
+from pipeline.errors import (
+    DropArticle,
+    FeedError,
+    FetchTimeout,
+    HostThrottled,
+    RedisUnavailable,
+    UpstreamUnavailable,
+)
+from pipeline.fetch.client import Fetcher, Response, fetch_feed
+from pipeline.fetch.politeness import HostGate
+from pipeline.models import FeedEntry
+from pipeline.polling.cadence import (
+    Bounds,
+    backoff_interval,
+    jitter,
+    next_interval,
+    observed_interval,
+    server_hint_s,
+)
+from pipeline.polling.feeds import ParsedFeed, parse_feed
+from pipeline.polling.schedule import schedule_poll
+from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
+from pipeline.settings import FeedConfig, Settings
+
+log = logging.getLogger(__name__)
+_ENQUEUED_LUA = files("pipeline.polling").joinpath("enqueued.lua").read_text(encoding="utf-8")
+Enqueue = Callable[[Sequence[FeedEntry]], None]
+"""Sends entries to the workers; returns only once the broker has them all."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollResult:
+    """What one poll of one feed did."""
+
+    feed_url: str
+    status: str
+    new: int = 0
+    entries: int = 0
+    skipped: int = 0
+    updated: int = 0
+    error: str = ""
+    retry_after: float | None = None
+    hint_s: float = 0.0
+    """The shortest interval the server asks for (``<ttl>``, ``sy:``, Cache-Control)."""
+    published: tuple[str | None, ...] = ()
+    """Publication times of the document's entries (for the adaptive interval)."""
+    overflowed: bool = False
+    """Every entry of the document was new: items may have been missed since last time."""
+
+
+def poll_feed(
+    feed: FeedConfig,
+    *,
+    fetcher: Fetcher,
+    client: redis.Redis,
+    settings: Settings,
+    enqueue: Enqueue,
+    gate: HostGate,
+) -> PollResult:
+    """Poll one feed and enqueue its new entries; record the result in the feed's state.
+
+    Feed errors are returned as a result with status ``error``, never raised; a feed whose
+    host is throttled is ``deferred``. The fetch takes a slot of the host's shared limits.
+
+    Raises:
+        RedisUnavailable: feed state could not be read or written.
+    """
+    state_key = keys.feed_state(feed.url)
+    try:
+        raw: dict[bytes, bytes] = client.hgetall(state_key)  # type: ignore[assignment]
+        state = {k.decode(): v.decode() for k, v in raw.items()}
+        response_or_result = _fetch(feed, state, fetcher=fetcher, gate=gate)
+        if isinstance(response_or_result, PollResult):
+            result = response_or_result
+        else:
+
+            def fetch_child(url: str) -> bytes | None:
+                return _child_body(url, feed, fetcher=fetcher, gate=gate)
+
+            result = _take_entries(
+                feed,
+                state,
+                response_or_result,
+                client=client,
+                settings=settings,
+                enqueue=enqueue,
+                fetch_child=fetch_child,
+            )
+        _save_state(client, state_key, state, result, feed, settings)
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"feed state unavailable: {exc}", url=feed.url) from exc
+    return result
+
+
+def _fetch(
+    feed: FeedConfig, state: dict[str, str], *, fetcher: Fetcher, gate: HostGate
+) -> Response | PollResult:
+    """The feed's response, or the result of a poll that ends here (304, throttled, error)."""
+    try:
+        with gate.slot(feed.url):
+            response = fetch_feed(
+                fetcher,
+                feed.url,
+                etag=state.get("etag", ""),
+                last_modified=state.get("last_modified", ""),
+                headers=feed.headers,
+                proxy=feed.proxy,
+            )
+    except HostThrottled as exc:
+        return PollResult(feed_url=feed.url, status="deferred", retry_after=exc.retry_after)
+    except UpstreamUnavailable as exc:
+        if exc.status in (429, 503):
+            gate.cool_down(feed.url, exc.retry_after or fetcher.settings.cooldown_s)
+        return PollResult(
+            feed_url=feed.url,
+            status="error",
+            error=f"{exc.reason}: {exc}",
+            retry_after=exc.retry_after,
+        )
+    except (FetchTimeout, DropArticle) as exc:
+        return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
+    if response.status == 304:
+        hint = server_hint_s(response.headers, ttl_s=None, period_s=None, now=time.time())
+        return PollResult(feed_url=feed.url, status="not_modified", hint_s=hint)
+    return response
+
+
+def _take_entries(
+    feed: FeedConfig,
+    state: dict[str, str],
+    response: Response,
+    *,
+    client: redis.Redis,
+    settings: Settings,
+    enqueue: Enqueue,
+    fetch_child: Callable[[str], bytes | None],
+) -> PollResult:
+    body_hash = hashlib.sha256(response.body).hexdigest()[:32]
+    state["etag"] = response.headers.get("etag", "")
+    state["last_modified"] = response.headers.get("last-modified", "")
+    now = time.time()
+    cache_hint = server_hint_s(response.headers, ttl_s=None, period_s=None, now=now)
+    polled_before = "content_hash" in state
+    if state.get("content_hash") == body_hash:  # validators missing or lying: same bytes
+        return PollResult(feed_url=feed.url, status="not_modified", hint_s=cache_hint)
+    try:
+        if is_sitemap(response.body):
+            parsed = _sitemap_entries(response.body, feed.url, settings, fetch_child)
+        else:
+            parsed = parse_feed(
+                response.body, feed.url, max_entries=settings.poller.max_entries_per_poll
+            )
+    except FeedError as exc:
+        return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
+    if not polled_before and not feed.backlog:
+        return _skip_backlog(feed, parsed, state, body_hash, client=client)
+    new, updated, entry_keys_ = _enqueue_new(
+        parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
+    )
+    state["content_hash"] = body_hash  # only once its entries are enqueued
+    _prune_daily(client, feed.url, state, set(entry_keys_), settings, now)
+    return PollResult(
+        feed_url=feed.url,
+        status="warning" if parsed.warning else "ok",
+        new=new,
+        updated=updated,
+        entries=len(parsed.entries),
+        skipped=parsed.skipped,
+        error=parsed.warning,
+        hint_s=max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s)),
+        published=tuple(e.published_at for e in parsed.entries),
+        overflowed=polled_before and new > 1 and new == len(parsed.entries),
+    )
+
+
+def _skip_backlog(
+    feed: FeedConfig,
+    parsed: ParsedFeed,
+    state: dict[str, str],
+    body_hash: str,
+    *,
+    client: redis.Redis,
+) -> PollResult:
+    """First poll of a feed with ``backlog = false``: remember its entries, enqueue none."""
+    now = str(int(time.time()))
+    marks = {
+        key: _seen_value(e, now)
+        for e, key in zip(parsed.entries, entry_keys(parsed.entries), strict=True)
+    }
+    if marks:
+        client.hset(keys.feed_seen(feed.url), mapping=marks)  # type: ignore[arg-type]
+    state["content_hash"] = body_hash
+    return PollResult(
+        feed_url=feed.url,
+        status="ok",
+        entries=len(parsed.entries),
+        skipped=parsed.skipped,
+        error=f"backlog of {len(marks)} entries skipped (backlog = false)",
+        published=tuple(e.published_at for e in parsed.entries),
+    )
+
+
+def _prune_daily(
+    client: redis.Redis,
+    feed_url: str,
+    state: dict[str, str],
+    current: set[str],
+    settings: Settings,
+    now: float,
+) -> None:
+    """Prune the feed's seen-set at most once a day (see :func:`prune_seen`)."""
+    if now - float(state.get("pruned_at") or 0) < 86400:
+        return
+    pruned = prune_seen(client, feed_url, current, older_than=now - settings.poller.seen_ttl_s)
+    state["pruned_at"] = str(now)
+    if pruned:
+        log.info("feed %s: forgot %d entries that left the feed", feed_url, pruned)
+
+
+def _sitemap_entries(
+    body: bytes, feed_url: str, settings: Settings, fetch_child: Callable[[str], bytes | None]
+) -> ParsedFeed:
+    """Entries of a sitemap, or of the first ``max_child_sitemaps`` sitemaps of an index."""
+    poller = settings.poller
+    sitemap = parse_sitemap(
+        body,
+        feed_url,
+        max_entries=poller.max_entries_per_poll,
+        news_max_age_s=poller.news_max_age_s,
+    )
+    entries, skipped = list(sitemap.feed.entries), sitemap.feed.skipped
+    for child_url in sitemap.children[: poller.max_child_sitemaps]:
+        child = fetch_child(child_url)
+        if child is None or len(entries) >= poller.max_entries_per_poll:
+            continue
+        part = parse_sitemap(
+            child,
+            feed_url,
+            max_entries=poller.max_entries_per_poll,
+            news_max_age_s=poller.news_max_age_s,
+        ).feed
+        entries += part.entries[: poller.max_entries_per_poll - len(entries)]
+        skipped += part.skipped
+    return ParsedFeed(title="", entries=tuple(entries), skipped=skipped)
+
+
+def _child_body(url: str, feed: FeedConfig, *, fetcher: Fetcher, gate: HostGate) -> bytes | None:
+    """A child sitemap's bytes, or None if it cannot be fetched now (logged)."""
+    try:
+        with gate.slot(url):
+            return fetch_feed(fetcher, url, headers=feed.headers, proxy=feed.proxy).body
+    except (HostThrottled, UpstreamUnavailable, FetchTimeout, DropArticle) as exc:
+        log.warning("child sitemap %s of %s: %s", url, feed.url, exc)
+        return None
+
+
+def entry_keys(entries: Sequence[FeedEntry]) -> list[str]:
+    """The seen-set key of each entry: its guid, else its canonical link, else title+date.
+
+    A guid that several entries of the same document share is not trusted: those entries
+    are keyed by their links instead.
+    """
+    guids = Counter(e.guid for e in entries if e.guid)
+    return [entry_key(e, trust_guid=guids[e.guid] == 1) for e in entries]
+
+
+def entry_key(entry: FeedEntry, *, trust_guid: bool = True) -> str:
+    """One entry's key in its feed's seen-set (see :func:`entry_keys`)."""
+    if entry.guid and trust_guid:
+        return "g" + keys.digest(entry.guid)[:31]
+    if entry.url:
+        return url_id(entry.url)
+    return "t" + keys.digest(f"{entry.title}|{entry.published_at or ''}")[:31]
+
+
+def _enqueue_new(
+    parsed: ParsedFeed, feed_url: str, *, client: redis.Redis, enqueue: Enqueue, ttl_s: int
+) -> tuple[int, int, list[str]]:
+    """Enqueue unseen entries, and seen ones whose feed ``updated`` time moved on.
+
+    Returns (new, updated, the document's entry keys). The seen-set remembers each entry's
+    last ``updated`` time and when it was first seen. Every entry is enqueued before any is
+    marked (one round trip for all), so a crash in between re-enqueues and never loses.
+    """
+    seen_key = keys.feed_seen(feed_url)
+    entry_keys_ = entry_keys(parsed.entries)
+    already: list[Any] = client.hmget(seen_key, entry_keys_) if entry_keys_ else []
+    now = str(int(time.time()))
+    fresh: dict[str, FeedEntry] = {}
+    changed: dict[str, tuple[FeedEntry, str]] = {}
+    for entry, key, seen in zip(parsed.entries, entry_keys_, already, strict=True):
+        if key in fresh or key in changed:  # the same entry twice in one document
+            continue
+        if seen is None:
+            fresh[key] = entry
+            continue
+        last, _, first_seen = seen.decode().partition("|")
+        if _moved_on(_marker(entry), last):
+            changed[key] = (
+                dataclasses.replace(entry, update=True),
+                _seen_value(entry, first_seen or now),
+            )
+    if fresh or changed:
+        enqueue([*fresh.values(), *(e for e, _ in changed.values())])
+    if changed:
+        client.hset(seen_key, mapping={k: mark for k, (_, mark) in changed.items()})
+    return _mark_enqueued(client, feed_url, fresh, now, ttl_s), len(changed), entry_keys_
+
+
+def _mark_enqueued(
+    client: redis.Redis, feed_url: str, fresh: dict[str, FeedEntry], now: str, ttl_s: int
+) -> int:
+    """Mark new entries seen and count their URLs as enqueued (once each), in one call."""
+    if not fresh:
+        return 0
+    script_keys = [keys.feed_seen(feed_url), keys.ENQUEUED_COUNT, keys.feed_outcomes(feed_url)]
+    args: list[Any] = [ttl_s]
+    for key, entry in fresh.items():
+        script_keys.append(keys.enqueued_marker(url_id(entry.url)))
+        args += [key, _seen_value(entry, now)]
+    return int(client.register_script(_ENQUEUED_LUA)(keys=script_keys, args=args))
+
+
+def _marker(entry: FeedEntry) -> str:
+    """The entry's ``updated`` time as the seen-set keeps it ("-": the feed gives none)."""
+    return entry.updated_at or "-"
+
+
+def _seen_value(entry: FeedEntry, first_seen: str) -> str:
+    """An entry's seen-set value: ``<updated marker>|<first seen>`` (see :func:`_first_seen`)."""
+    return f"{_marker(entry)}|{first_seen}"
+
+
+def _moved_on(marker: str, seen: str) -> bool:
+    """True when the entry now carries a later ``updated`` time than when last enqueued."""
+    return marker != "-" and "T" in marker and (seen == "-" or ("T" in seen and marker > seen))
+
+
+def prune_seen(client: redis.Redis, feed_url: str, current: set[str], *, older_than: float) -> int:
+    """Forget entries that left the feed and were first seen before ``older_than``.
+
+    Keeps the seen-set of an active feed from growing for ever. Returns how many went.
+    """
+    seen_key = keys.feed_seen(feed_url)
+    stale = [
+        field
+        for field, value in client.hscan_iter(seen_key, count=1000)
+        if field.decode() not in current and _first_seen(value) < older_than
+    ]
+    for start in range(0, len(stale), 1000):
+        client.hdel(seen_key, *stale[start : start + 1000])
+    return len(stale)
+
+
+def _first_seen(value: bytes) -> float:
+    _, _, first = value.decode().partition("|")
+    try:
+        return float(first)
+    except ValueError:  # written before first-seen times were kept
+        return 0.0
+
+
+def _save_state(
+    client: redis.Redis,
+    state_key: str,
+    state: dict[str, str],
+    result: PollResult,
+    feed: FeedConfig,
+    settings: Settings,
+) -> None:
+    now = time.time()
+    failed = result.status == "error"
+    streak = int(state.get("error_streak", "0"))
+    streak = streak + 1 if failed else (streak if result.status == "deferred" else 0)
+    bounds = _bounds(settings)
+    normal = _normal_interval(feed, state, result, bounds, now, adaptive=settings.poller.adaptive)
+    delay = _delay(bounds, result, normal, streak)
+    state.update(
+        url=feed.url,
+        last_poll=str(now),
+        status=result.status,
+        error=result.error,
+        error_streak=str(streak),
+        interval_s=f"{normal:.0f}",
+        next_poll=str(now + delay),
+        items_seen=str(int(state.get("items_seen", "0")) + result.new),
+    )
+    pipe = client.pipeline()
+    pipe.hset(state_key, mapping=dict(state))  # type: ignore[arg-type]
+    pipe.expire(keys.feed_seen(feed.url), settings.poller.seen_ttl_s)
+    schedule_poll(pipe, feed.url, now + delay)
+    pipe.execute()
+
+
+def _bounds(settings: Settings) -> Bounds:
+    poller = settings.poller
+    return Bounds(
+        default_s=poller.interval_s, min_s=poller.min_interval_s, max_s=poller.max_interval_s
+    )
+
+
+def _normal_interval(
+    feed: FeedConfig,
+    state: dict[str, str],
+    result: PollResult,
+    bounds: Bounds,
+    now: float,
+    *,
+    adaptive: bool,
+) -> float:
+    """The feed's interval when all is well: its override, else adaptive (or the default)."""
+    if feed.interval_s:
+        return float(feed.interval_s)
+    if adaptive:
+        previous = float(state.get("interval_s") or 0) or None
+        observed = observed_interval(result.published, now)
+    else:
+        previous, observed = bounds.default_s, None
+    return next_interval(
+        bounds,
+        observed_s=observed,
+        previous_s=previous,
+        overflowed=result.overflowed,
+        hint_s=result.hint_s,
+    )
+
+
+def _delay(bounds: Bounds, result: PollResult, normal: float, streak: int) -> float:
+    """Seconds until the next poll: jittered normal interval, backoff, or ``Retry-After``."""
+    if result.status == "deferred":
+        return result.retry_after or 1.0
+    delay = backoff_interval(bounds, normal_s=normal, streak=streak) if streak else jitter(normal)
+    return max(delay, result.retry_after or 0.0)

@@ -1,0 +1,108 @@
+"""The feed registry in Redis: seeded from config/, managed with ``newsflow feeds``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import redis
+
+from pipeline import keys
+from pipeline.errors import FeedError, PipelineError, RedisUnavailable
+from pipeline.fetch.client import FEED_TYPES, HTML_TYPES, Fetcher
+from pipeline.polling.discovery import discover_feeds, well_known_candidates
+from pipeline.polling.feeds import parse_feed
+from pipeline.polling.schedule import schedule_new
+from pipeline.settings import FeedConfig
+
+
+def seed_feeds(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> int:
+    """Register the configured feeds that are not registered yet; returns how many were new.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    try:
+        added = 0
+        for feed in feeds:
+            if client.hsetnx(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)):
+                schedule_new(client, feed)
+                added += 1
+        return added
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
+
+
+def registered_feeds(client: redis.Redis) -> tuple[FeedConfig, ...]:
+    """Every registered feed, sorted by URL.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    try:
+        raw: Any = client.hgetall(keys.FEED_REGISTRY)
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
+    feeds = [msgspec.json.decode(value, type=FeedConfig) for value in raw.values()]
+    return tuple(sorted(feeds, key=lambda f: f.url))
+
+
+def add_feed(client: redis.Redis, feed: FeedConfig) -> bool:
+    """Register (or replace) a feed, due now if it was not scheduled; True if it was new.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    try:
+        new = bool(client.hset(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)))
+        schedule_new(client, feed)
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
+    return new
+
+
+def remove_feed(client: redis.Redis, url: str) -> bool:
+    """Unregister a feed (its poll state and counters stay); True if it was registered.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    try:
+        client.zrem(keys.FEED_SCHEDULE, url)
+        return bool(client.hdel(keys.FEED_REGISTRY, url))
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
+
+
+def find_feeds(fetcher: Fetcher, url: str) -> list[str]:
+    """The feed(s) behind a URL: itself if it is a feed, else those its page declares,
+    else the site's well-known feed paths that answer with a feed.
+
+    Raises:
+        PipelineError: the URL itself could not be fetched.
+    """
+    response = fetcher.get(
+        url, max_bytes=fetcher.settings.max_feed_bytes, accept=FEED_TYPES + HTML_TYPES
+    )
+    if _is_feed(response.body, url):
+        return [url]
+    declared = discover_feeds(response.body.decode("utf-8", "replace"), response.final_url)
+    if declared:
+        return declared
+    return [c for c in well_known_candidates(response.final_url) if _answers_feed(fetcher, c)]
+
+
+def _is_feed(body: bytes, url: str) -> bool:
+    try:
+        parse_feed(body, url, max_entries=1)
+    except FeedError:
+        return False
+    return True
+
+
+def _answers_feed(fetcher: Fetcher, url: str) -> bool:
+    try:
+        response = fetcher.get(url, max_bytes=fetcher.settings.max_feed_bytes, accept=FEED_TYPES)
+    except PipelineError:
+        return False
+    return _is_feed(response.body, url)

@@ -1,0 +1,89 @@
+"""The dead-letter stream: list, retry (reopen) and purge entries of ``newsflow:dead``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import redis
+
+from pipeline import keys
+from pipeline.dedupe import url_id
+from pipeline.errors import RedisUnavailable
+from pipeline.models import FeedEntry
+
+_REOPEN_LUA = files("pipeline.streams").joinpath("reopen.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """One entry of the dead-letter stream."""
+
+    stream_id: str
+    fields: dict[str, str]
+
+
+def list_dead(client: redis.Redis, *, count: int = 50) -> list[DeadLetter]:
+    """The newest dead letters first.
+
+    Raises:
+        RedisUnavailable: Redis could not be read.
+    """
+    try:
+        raw: Any = client.xrevrange(keys.DEAD_STREAM, count=count)
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"dead-letter stream unavailable: {exc}") from exc
+    return [
+        DeadLetter(
+            stream_id=sid.decode(),
+            fields={k.decode(): v.decode("utf-8", "replace") for k, v in f.items()},
+        )
+        for sid, f in raw
+    ]
+
+
+def reopen_dead(client: redis.Redis, stream_id: str) -> FeedEntry | None:
+    """Remove a dead letter and forget its outcome, so its entry can be enqueued again.
+
+    Returns None when ``stream_id`` is not (or no longer) a dead-lettered entry.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    try:
+        raw: Any = client.xrange(keys.DEAD_STREAM, stream_id, stream_id)
+        if not raw:
+            return None
+        fields = {k.decode(): v.decode() for k, v in raw[0][1].items()}
+        entry = FeedEntry.from_message(json.loads(fields.get("entry", "{}")) or {"url": ""})
+        script = client.register_script(_REOPEN_LUA)
+        message: Any = script(
+            keys=[
+                keys.DEAD_STREAM,
+                keys.url_outcome(url_id(entry.url)),
+                keys.OUTCOME_COUNTS,
+                keys.feed_outcomes(entry.feed_url),
+            ],
+            args=[stream_id],
+        )
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"dead-letter stream unavailable: {exc}") from exc
+    return FeedEntry.from_message(json.loads(message)) if message else None
+
+
+def purge_dead(client: redis.Redis, *, before_ms: int | None = None) -> int:
+    """Delete dead letters (all, or those older than ``before_ms``); their outcomes stay.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    try:
+        if before_ms is None:
+            count = int(client.xlen(keys.DEAD_STREAM))
+            client.delete(keys.DEAD_STREAM)
+            return count
+        return int(client.xtrim(keys.DEAD_STREAM, minid=f"{before_ms}-0", approximate=False))
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"dead-letter stream unavailable: {exc}") from exc

@@ -1,0 +1,82 @@
+"""What pages declare (JSON-LD, meta, <time>, URL) and the body's second opinion (pure)."""
+
+from __future__ import annotations
+
+from lxml.html import document_fromstring
+
+from pipeline.article.completion import missed_paragraphs
+from pipeline.article.dates import HTMLDATE, TIME, URL, url_date
+from pipeline.article.metadata import JSON_LD, META, read_declared
+
+JSON_LD_PAGE = """<html lang="en-GB"><head>
+<meta property="og:title" content="Meta title">
+<meta property="og:site_name" content="The Ledger">
+<meta property="article:tag" content="water"><meta property="article:tag" content="rivers">
+<meta name="author" content="https://example.com/staff/jane">
+<script type="application/ld+json">{"@graph": [{"@type": "WebSite", "name": "x"},
+ {"@type": ["NewsArticle"], "headline": "JSON-LD title",
+  "author": [{"name": "Priya Natarajan"}, "Tom Hale"],
+  "datePublished": "2026-11-18T07:30:00+01:00", "dateModified": "not a date",
+  "isAccessibleForFree": "False", "articleBody": "Body.",
+  "image": {"url": "https://example.com/a.jpg"}}]}</script>
+<script type="application/ld+json">{ broken json </script>
+</head><body><p>Text</p></body></html>"""
+
+
+def test_json_ld_wins_and_each_value_has_its_source() -> None:
+    declared = read_declared(document_fromstring(JSON_LD_PAGE), "https://example.com/a")
+    assert declared.title == ("JSON-LD title", JSON_LD)
+    assert declared.authors == (("Priya Natarajan", "Tom Hale"), JSON_LD)
+    assert declared.published == ("2026-11-18T07:30:00+01:00", JSON_LD)
+    assert declared.modified == ("", "")
+    assert declared.site_name == ("The Ledger", META)
+    assert declared.tags == (("water", "rivers"), META)
+    assert declared.image == ("https://example.com/a.jpg", JSON_LD)
+    assert declared.language == ("en-GB", "html")
+    assert declared.free is False and declared.body == "Body."
+    assert "newsarticle" in declared.types
+
+
+def test_date_falls_back_to_time_then_url() -> None:
+    timed = (
+        "<html><body><article><time datetime='2026-11-16T10:00:00+09:00'>x</time>"
+        "</article></body></html>"
+    )
+    declared = read_declared(document_fromstring(timed), "https://example.com/x")
+    assert declared.published == ("2026-11-16T10:00:00+09:00", TIME)
+    bare = "<html><body><p>No dates at all here.</p></body></html>"
+    declared = read_declared(document_fromstring(bare), "https://example.com/2019/11/19/story")
+    assert declared.published == ("2019-11-19", URL)
+    assert url_date("https://example.com/news/20191119/x.html") == "2019-11-19"
+    assert url_date("https://example.com/news/story-123") == ""
+
+
+def test_htmldate_year_only_guess_is_not_a_date() -> None:
+    page = "<html><body><p>Updated Nov. 19, 2026</p><footer>© 2026</footer></body></html>"
+    declared = read_declared(document_fromstring(page), "https://example.com/x")
+    assert declared.published[1] in ("", HTMLDATE)
+    assert not declared.published[0].endswith("-01-01T00:00:00")
+
+
+def test_missed_paragraphs_finds_the_second_chunk_of_a_split_body() -> None:
+    first = "Volunteers counted 1,240 grey seals on the sandbanks of the estuary last weekend."
+    second = "More than sixty people took part in the count, walking the shore at low tide."
+    third = "Twenty years ago we all worried the colony might disappear for good, the officer said."
+    ad = "Get 50% off your first delivery today when you order from our shop before Friday"
+    page = f"""<html><body><article>
+      <div class="chunk"><p>{first}</p><p>{second}</p></div>
+      <div class="ad"><p>{ad}</p></div>
+      <div class="chunk"><p>{third}</p></div></article></body></html>"""
+    assert missed_paragraphs(document_fromstring(page), [first, second]) == [(1, third)]
+    assert missed_paragraphs(document_fromstring(page), [first, second, third]) == []
+
+
+def test_missed_paragraphs_keep_news_about_comments_not_comment_rules() -> None:
+    first = "Volunteers counted 1,240 grey seals on the sandbanks of the estuary last weekend."
+    second = "More than sixty people took part in the count, walking the shore at low tide."
+    quote = "The harbour authority declined to comment on the plans for a visitor centre on Friday."
+    rules = "Comments that insult other readers or stay off topic are removed by our moderators."
+    page = f"""<html><body><article>
+      <div class="chunk"><p>{first}</p><p>{second}</p></div>
+      <div class="chunk"><p>{quote}</p><p>{rules}</p></div></article></body></html>"""
+    assert missed_paragraphs(document_fromstring(page), [first, second]) == [(1, quote)]

@@ -1,0 +1,297 @@
+"""Polling against a real Redis and the local sample site."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+import redis
+
+from pipeline import keys
+from pipeline.local.site import LocalSite
+from pipeline.models import FeedEntry
+from pipeline.polling import poll as poll_module
+from pipeline.polling.poll import prune_seen
+from pipeline.polling.registry import add_feed
+from pipeline.polling.schedule import due_feeds
+from pipeline.settings import FeedConfig, Settings
+from tests.factories import poll_in_process, respond
+
+
+def _poll(feed: FeedConfig, client: redis.Redis, settings: Settings, sink: list[FeedEntry]) -> str:
+    return poll_in_process(feed, client, settings, sink.extend).status
+
+
+def test_new_entries_once_then_not_modified(
+    redis_client: redis.Redis, settings: Settings, sample_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=sample_site.url("/feeds/world.xml"))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok"
+    assert sorted(e.url.rsplit("/", 1)[-1] for e in sink) == [
+        "coral-survey.html?utm_source=rss&utm_medium=feed",
+        "library-hours.html",
+        "tram-line-copy.html",
+        "tram-line.html",
+    ]
+    assert _poll(feed, redis_client, settings, sink) == "not_modified"
+    assert len(sink) == 4
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert state[b"items_seen"] == b"4" and state[b"error_streak"] == b"0"
+
+
+def test_entry_is_not_marked_seen_when_enqueue_fails(
+    redis_client: redis.Redis, settings: Settings, sample_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=sample_site.url("/feeds/science.json"))
+
+    def broken(entries: Sequence[FeedEntry]) -> None:
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        poll_in_process(feed, redis_client, settings, broken)
+    assert redis_client.hlen(keys.feed_seen(feed.url)) == 0
+    sink: list[FeedEntry] = []
+    _poll(feed, redis_client, settings, sink)
+    assert len(sink) == 2
+
+
+def test_failing_feed_backs_off_and_stays_scheduled(
+    redis_client: redis.Redis, settings: Settings, sample_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=sample_site.url("/feeds/missing.xml"), interval_s=60)
+    add_feed(redis_client, feed)
+    assert due_feeds(redis_client, time.time(), limit=10) == [feed]  # new: due now
+    for _ in range(3):
+        assert _poll(feed, redis_client, settings, []) == "error"
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert state[b"error_streak"] == b"3" and b"HTTP 404" in state[b"error"]
+    delay = float(state[b"next_poll"]) - time.time()
+    assert 60 * 8 * 0.9 - 5 < delay <= 60 * 8 * 1.1  # 60 s doubled three times, jittered
+    assert redis_client.zscore(keys.FEED_SCHEDULE, feed.url) == float(state[b"next_poll"])
+    assert due_feeds(redis_client, time.time() + delay + 1, limit=10) == [feed]
+    assert due_feeds(redis_client, time.time(), limit=10) == []
+
+
+def test_entry_with_a_later_updated_time_is_enqueued_as_an_update(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    def atom(updated: str) -> bytes:
+        return (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            f'<entry><id>x</id><title>Story</title><link href="{fixture_site.url("/s")}"/>'
+            f"<published>2026-11-20T08:00:00Z</published><updated>{updated}</updated></entry>"
+            "</feed>"
+        ).encode()
+
+    feed = FeedConfig(url=fixture_site.url("/feed.atom"))
+    sink: list[FeedEntry] = []
+    for updated in ("2026-11-20T08:00:00Z", "2026-11-20T08:00:00Z", "2026-11-21T09:30:00Z"):
+        fixture_site.routes["/feed.atom"] = respond(200, atom(updated), "application/atom+xml")
+        _poll(feed, redis_client, settings, sink)
+    assert [(e.update, e.updated_at) for e in sink] == [
+        (False, "2026-11-20T08:00:00+00:00"),
+        (True, "2026-11-21T09:30:00+00:00"),
+    ]
+    assert redis_client.get(keys.ENQUEUED_COUNT) == b"1"
+
+
+def test_same_bytes_without_validators_cost_no_parse(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    body = (
+        '<rss version="2.0"><channel><title>t</title>'
+        f"<item><link>{fixture_site.url('/a')}</link></item></channel></rss>"
+    ).encode()
+    fixture_site.routes["/lying.xml"] = respond(200, body, "application/rss+xml")  # no ETag
+    feed = FeedConfig(url=fixture_site.url("/lying.xml"))
+    sink: list[FeedEntry] = []
+    statuses = [_poll(feed, redis_client, settings, sink) for _ in range(3)]
+    assert statuses == ["ok", "not_modified", "not_modified"] and len(sink) == 1
+    fixture_site.routes["/lying.xml"] = respond(
+        200,
+        body.replace(
+            b"</channel>", f"<item><link>{fixture_site.url('/b')}</link></item></channel>".encode()
+        ),
+        "application/rss+xml",
+    )
+    assert _poll(feed, redis_client, settings, sink) == "ok" and len(sink) == 2
+
+
+def _rss(items: list[tuple[str, str, str]], channel_extra: str = "") -> bytes:
+    """RSS with (guid, link, pubDate ISO) items."""
+    body = "".join(
+        f"<item><guid isPermaLink='false'>{guid}</guid><link>{link}</link>"
+        f"<title>{guid}</title><pubDate>{_rfc822(date)}</pubDate></item>"
+        for guid, link, date in items
+    )
+    return (
+        '<rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">'
+        f"<channel><title>t</title>{channel_extra}{body}</channel></rss>"
+    ).encode()
+
+
+def _rfc822(iso: str) -> str:
+    from email.utils import format_datetime
+
+    return format_datetime(datetime.fromisoformat(iso)) if iso else ""
+
+
+def _ago(seconds: float) -> str:
+    return datetime.fromtimestamp(time.time() - seconds, UTC).isoformat()
+
+
+def test_entries_are_keyed_by_guid_so_a_changed_link_is_not_a_new_entry(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/g.xml"))
+    sink: list[FeedEntry] = []
+    a, b = fixture_site.url("/a"), fixture_site.url("/b")
+    fixture_site.routes["/g.xml"] = respond(200, _rss([("id-1", a, ""), ("id-2", b, "")]))
+    _poll(feed, redis_client, settings, sink)
+    moved = [("id-1", a + "?ref=rss2", ""), ("id-2", b, ""), ("id-3", b + "?p=3", "")]
+    fixture_site.routes["/g.xml"] = respond(200, _rss(moved))
+    _poll(feed, redis_client, settings, sink)
+    assert [e.url.rsplit("/", 1)[-1] for e in sink] == ["a", "b", "b?p=3"]
+
+
+def test_shared_guids_fall_back_to_links_and_repeated_entries_count_once(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/dup.xml"))
+    a, b = fixture_site.url("/a"), fixture_site.url("/b")
+    items = [("same", a, ""), ("same", b, ""), ("other", b, ""), ("other", b, "")]
+    fixture_site.routes["/dup.xml"] = respond(200, _rss(items))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok"
+    assert sorted(e.url.rsplit("/", 1)[-1] for e in sink) == ["a", "b"]
+    assert int(redis_client.get(keys.ENQUEUED_COUNT) or 0) == 2  # a and b, once each
+
+
+def test_unchanged_feed_is_answered_304_and_costs_no_parse(
+    redis_client: redis.Redis,
+    settings: Settings,
+    fixture_site: LocalSite,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = _rss([("id-1", fixture_site.url("/a"), "")])
+    answers: list[int] = []
+
+    def conditional(request: BaseHTTPRequestHandler) -> None:
+        status = 304 if request.headers.get("If-None-Match") == '"v1"' else 200
+        answers.append(status)
+        respond(status, b"" if status == 304 else body, headers=(("ETag", '"v1"'),))(request)
+
+    parses: list[str] = []
+    real_parse = poll_module.parse_feed
+    monkeypatch.setattr(
+        poll_module, "parse_feed", lambda *a, **k: parses.append("x") or real_parse(*a, **k)
+    )
+    fixture_site.routes["/c.xml"] = conditional
+    feed = FeedConfig(url=fixture_site.url("/c.xml"))
+    statuses = [_poll(feed, redis_client, settings, []) for _ in range(4)]
+    assert statuses == ["ok"] + ["not_modified"] * 3
+    assert answers == [200, 304, 304, 304] and len(parses) == 1
+
+
+def test_feed_failing_ten_times_is_still_polled_and_recovers(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/flaky.xml"))
+    add_feed(redis_client, feed)
+    fixture_site.routes["/flaky.xml"] = respond(500, b"down")
+    delays = []
+    for _ in range(10):
+        assert _poll(feed, redis_client, settings, []) == "error"
+        delays.append(
+            float(redis_client.hget(keys.feed_state(feed.url), "next_poll")) - time.time()
+        )
+    max_s = settings.poller.max_interval_s
+    print("\nbackoff after 1..10 errors (s):", [round(d) for d in delays])
+    assert delays[0] < delays[2] < delays[4] and all(d <= max_s * 1.1 for d in delays)
+    assert redis_client.zscore(keys.FEED_SCHEDULE, feed.url) is not None  # never given up
+    fixture_site.routes["/flaky.xml"] = respond(200, _rss([("1", fixture_site.url("/a"), "")]))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok" and len(sink) == 1
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert state[b"error_streak"] == b"0"
+    assert float(state[b"next_poll"]) - time.time() <= settings.poller.interval_s * 1.1
+
+
+def _interval_after_poll(
+    client: redis.Redis, settings: Settings, site: LocalSite, body: bytes, **headers: str
+) -> float:
+    site.routes["/adaptive.xml"] = respond(
+        200, body, "application/rss+xml", headers=tuple(headers.items())
+    )
+    feed = FeedConfig(url=site.url("/adaptive.xml"))
+    client.delete(keys.feed_state(feed.url), keys.feed_seen(feed.url))
+    assert _poll(feed, client, settings, []) == "ok"
+    return float(client.hget(keys.feed_state(feed.url), "interval_s"))
+
+
+def test_interval_adapts_to_the_entry_rate_and_honours_server_hints(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    def items(gap_s: float) -> list[tuple[str, str, str]]:
+        return [(f"{i}", fixture_site.url(f"/{i}"), _ago(gap_s * i + 60)) for i in range(20)]
+
+    def interval(body: bytes, **headers: str) -> float:
+        return _interval_after_poll(redis_client, settings, fixture_site, body, **headers)
+
+    assert 1200 <= interval(_rss(items(1800))) <= 1900  # an entry every 30 min
+    assert interval(_rss(items(60))) == settings.poller.min_interval_s
+    slow = interval(_rss(items(3 * 86400)))
+    assert slow == settings.poller.max_interval_s
+    assert interval(_rss(items(600), "<ttl>120</ttl>")) == 7200
+    hourly = "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>1</sy:updateFrequency>"
+    assert interval(_rss(items(600), hourly)) == 3600
+    assert interval(_rss(items(600)), **{"Cache-Control": "max-age=2700"}) == 2700
+    assert interval(_rss([("x", fixture_site.url("/x"), "")])) == settings.poller.interval_s
+
+
+def test_interval_halves_when_every_entry_was_new(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/burst.xml"))
+    for batch in range(2):
+        undated = [(f"{batch}-{i}", fixture_site.url(f"/{batch}/{i}"), "") for i in range(5)]
+        fixture_site.routes["/burst.xml"] = respond(200, _rss(undated))
+        _poll(feed, redis_client, settings, [])
+    assert float(redis_client.hget(keys.feed_state(feed.url), "interval_s")) == 450
+
+
+def test_prune_forgets_old_entries_that_left_the_feed(redis_client: redis.Redis) -> None:
+    feed_url = "http://127.0.0.1:9/feed.xml"
+    seen = keys.feed_seen(feed_url)
+    now = time.time()
+    redis_client.hset(
+        seen,
+        mapping={
+            "current-old": f"-|{now - 90 * 86400:.0f}",
+            "gone-old": f"-|{now - 90 * 86400:.0f}",
+            "gone-recent": f"-|{now - 86400:.0f}",
+            "legacy": "-",
+        },
+    )
+    pruned = prune_seen(redis_client, feed_url, {"current-old"}, older_than=now - 30 * 86400)
+    assert pruned == 2
+    assert sorted(redis_client.hkeys(seen)) == [b"current-old", b"gone-recent"]
+
+
+def test_without_backlog_only_entries_that_appear_later_are_enqueued(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/news.xml"), backlog=False)
+    old = [(f"old-{n}", fixture_site.url(f"/old-{n}"), "") for n in range(3)]
+    fixture_site.routes["/news.xml"] = respond(200, _rss(old))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok" and sink == []
+    fresh = [("new-1", fixture_site.url("/new-1"), ""), *old]
+    fixture_site.routes["/news.xml"] = respond(200, _rss(fresh))
+    _poll(feed, redis_client, settings, sink)
+    assert [e.url.rsplit("/", 1)[-1] for e in sink] == ["new-1"]
+    assert int(redis_client.get(keys.ENQUEUED_COUNT) or 0) == 1

@@ -1,0 +1,90 @@
+"""Feed registry, autodiscovery and OPML, against a real Redis and the local sample site."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import redis
+
+from pipeline.local.redis_server import RedisServer
+from pipeline.local.site import LocalSite
+from pipeline.polling.discovery import discover_feeds, parse_opml, render_opml
+from pipeline.settings import FeedConfig
+from tests.commands import ROOT, newsflow, worker_env, write_feeds
+
+HOMEPAGE = """<html><head>
+<link rel="alternate" type="application/rss+xml" href="/feeds/world.xml">
+<link rel="alternate stylesheet" type="text/css" href="/style.css">
+<link href='https://other.example/atom' type='application/atom+xml' rel='alternate'>
+<link rel=alternate type="application/feed+json" href="feed.json">
+</head><body></body></html>"""
+
+
+def test_discover_feeds_reads_alternate_links() -> None:
+    assert discover_feeds(HOMEPAGE, "https://news.example/section/") == [
+        "https://news.example/feeds/world.xml",
+        "https://other.example/atom",
+        "https://news.example/section/feed.json",
+    ]
+
+
+def test_opml_round_trip() -> None:
+    feeds = [
+        FeedConfig(url="https://a.example/rss", name="A & B"),
+        FeedConfig(url="https://b.example/atom.xml"),
+    ]
+    back = parse_opml(render_opml(feeds).encode())
+    assert [(f.url, f.name) for f in back] == [
+        ("https://a.example/rss", "A & B"),
+        ("https://b.example/atom.xml", "https://b.example/atom.xml"),
+    ]
+
+
+def cli(redis_server: RedisServer, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = worker_env(redis_server.url, config)
+    return subprocess.run(
+        newsflow(*args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_feeds_add_from_a_homepage_list_remove_and_opml(
+    redis_server: RedisServer, redis_client: redis.Redis, sample_site: LocalSite, tmp_path: Path
+) -> None:
+    write_feeds(tmp_path, [])
+    added = cli(redis_server, tmp_path, "feeds", "add", sample_site.url("/"))
+    assert added.returncode == 0, added.stderr
+    urls = {
+        sample_site.url(p) for p in ("/feeds/world.xml", "/feeds/tech.atom", "/feeds/science.json")
+    }
+    assert {line.split()[-1] for line in added.stdout.splitlines()} == urls
+
+    cli(redis_server, tmp_path, "poller", "--once")
+    listed = [
+        json.loads(line)
+        for line in cli(redis_server, tmp_path, "feeds", "list", "--json").stdout.splitlines()
+    ]
+    assert {row["url"] for row in listed} == urls
+    world = next(row for row in listed if row["url"].endswith("world.xml"))
+    assert world["status"] == "ok" and world["items_seen"] == 4 and world["error_streak"] == 0
+    assert world["next_poll"] > world["last_poll"] and 300 <= world["interval_s"] <= 6 * 3600
+    table = cli(redis_server, tmp_path, "feeds", "list").stdout
+    for column in ("status", "items seen", "errors", "interval", "last poll", "next poll"):
+        assert column in table
+    assert "world.xml" in table or "World" in table
+
+    opml = tmp_path / "feeds.opml"
+    cli(redis_server, tmp_path, "feeds", "export-opml", str(opml))
+    assert (
+        cli(
+            redis_server, tmp_path, "feeds", "remove", sample_site.url("/feeds/tech.atom")
+        ).returncode
+        == 0
+    )
+    imported = cli(redis_server, tmp_path, "feeds", "import-opml", str(opml))
+    assert "3 feeds in" in imported.stdout and "1 new" in imported.stdout
+    missing = cli(
+        redis_server, tmp_path, "feeds", "add", sample_site.url("/articles/tram-line.html")
+    )
+    assert missing.returncode == 1 and "no feed found" in missing.stderr
