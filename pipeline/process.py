@@ -7,7 +7,6 @@ gate) -> publish (claim + dedupe + XADD in one script)
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import redis
 from pipeline.article.assemble import parse_article
 from pipeline.article.extract import ExtractOptions, build_extractor, extract_document
 from pipeline.dedupe import recorded_outcome
-from pipeline.errors import HostThrottled, PipelineError, RetryableError, UpstreamUnavailable
+from pipeline.errors import PipelineError
 from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
 from pipeline.models import FeedEntry, Outcome, OutcomeKind, Page
@@ -130,51 +129,3 @@ def _timed(hooks: Hooks, stage: str) -> Iterator[None]:
         yield
     finally:
         hooks.stage(stage, time.perf_counter() - started, time.process_time() - cpu)
-
-
-def record_failure(
-    publisher: Publisher, entry: FeedEntry, error: PipelineError | Exception, *, attempts: int
-) -> Outcome:
-    """Record the terminal outcome of a failed entry: dropped for a DropArticle, else dead.
-
-    Raises:
-        RedisUnavailable: the outcome could not be written (the caller must not ack).
-    """
-    reason = getattr(error, "reason", "") or type(error).__name__
-    is_dead = isinstance(error, RetryableError) or not isinstance(error, PipelineError)
-    kind = OutcomeKind.DEAD if is_dead else OutcomeKind.DROPPED
-    return publisher.record_outcome(
-        entry, kind, reason, f"{type(error).__name__}: {error}", attempts=attempts
-    )
-
-
-MAX_THROTTLES = 50
-"""Deferrals for a busy host before the entry is dead-lettered (hours of waiting)."""
-
-
-def plan_retry(
-    error: RetryableError, *, retries: int, throttled: int, settings: Settings
-) -> float | None:
-    """Seconds to wait before the next attempt, or None when the entry should be dead-lettered.
-
-    Waiting for a throttled host is not a failure: it does not use up ``max_retries``.
-    """
-    worker = settings.worker
-    if isinstance(error, HostThrottled):
-        if throttled >= MAX_THROTTLES:
-            return None
-        wait = max(1.0, error.retry_after) * random.uniform(1.0, 1.2)
-        return min(wait, worker.visibility_timeout_s / 4)
-    failures = retries - throttled
-    if failures >= worker.max_retries:
-        return None
-    return retry_delay(error, failures, base_s=2.0, max_s=worker.retry_backoff_max_s)
-
-
-def retry_delay(error: RetryableError, attempt: int, *, base_s: float, max_s: float) -> float:
-    """Seconds before retry ``attempt`` (0-based): exponential, jittered, honouring Retry-After."""
-    delay = min(max_s, base_s * 2.0**attempt) * random.uniform(0.5, 1.0)
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(error, UpstreamUnavailable | HostThrottled) and retry_after:
-        delay = max(delay, min(retry_after, max_s))
-    return delay

@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Celery
-from celery.signals import task_failure, worker_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_shutdown
 
 from pipeline import keys
 from pipeline.dedupe import url_id
-from pipeline.models import FeedEntry, OutcomeKind
 from pipeline.settings import Settings
 from workers import resources
 
@@ -43,7 +41,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         # A failure that escapes the task is a Redis outage while recording the outcome:
         # leave the message for redelivery. A hard time limit kill is dead-lettered by
-        # _dead_letter_lost_task below, so its message is acked rather than looped.
+        # workers.tasks._dead_letter_lost_task, so its message is acked rather than looped.
         "task_acks_on_failure": False,
         "task_acks_on_timeout": True,
         "task_reject_on_worker_lost": True,
@@ -114,46 +112,3 @@ def _close_resources(pid: int | None = None, **_: Any) -> None:
         from workers.metrics import forget_process
 
         forget_process(pid)
-
-
-@task_failure.connect
-def _dead_letter_lost_task(
-    sender: Any = None, exception: BaseException | None = None, args: Any = None, **_: Any
-) -> None:
-    """A task whose process died every time (poison page, hard time limit) is dead-lettered.
-
-    Runs in the worker's main process once Celery gives up on the message
-    (``task_retry_on_worker_lost`` bounded by ``max_retries``). A batch whose process died
-    is split at once instead: each of its entries goes on alone, with its own retries.
-    """
-    if not isinstance(exception, WorkerLostError | TimeLimitExceeded) or not args:
-        return
-    reason = "time_limit" if isinstance(exception, TimeLimitExceeded) else "worker_lost"
-    if getattr(sender, "name", "") == ENTRIES_TASK:
-        _split_lost_batch(args[0], reason)
-        return
-    services = resources.get()
-    outcome = services.publisher.record_outcome(
-        FeedEntry.from_message(args[0]),
-        OutcomeKind.DEAD,
-        reason,
-        str(exception),
-        attempts=int(getattr(getattr(sender, "request", None), "retries", 0) or 0) + 1,
-    )
-    logging.getLogger(__name__).warning("outcome=%s", outcome)
-    from workers.metrics import record_outcome
-
-    record_outcome(outcome.kind, reason, None, 0.0)
-
-
-def _split_lost_batch(messages: list[dict[str, Any]], reason: str) -> None:
-    """Send each entry of a batch whose process died as its own task (entries done are
-    skipped by their outcome key; the one that killed the process is then isolated)."""
-    from workers.tasks import send_alone
-
-    logging.getLogger(__name__).warning(
-        "a batch of %d entries lost its process (%s): sending them one by one",
-        len(messages),
-        reason,
-    )
-    send_alone(messages)
