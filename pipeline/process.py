@@ -20,6 +20,7 @@ from pipeline.errors import PipelineError
 from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
 from pipeline.models import FeedEntry, Outcome, OutcomeKind, Page
+from pipeline.polling.registry import FeedLookup
 from pipeline.publish import Publisher
 from pipeline.settings import Settings
 
@@ -46,6 +47,7 @@ class Services:
     extractor: ExtractOptions
     gate: HostGate
     robots: RobotsCache | None
+    feeds: FeedLookup
     hooks: Hooks = field(default_factory=Hooks)
 
     @classmethod
@@ -62,6 +64,7 @@ class Services:
             extractor=build_extractor(settings.extract),
             gate=gate,
             robots=robots,
+            feeds=FeedLookup(client),
             hooks=hooks or Hooks(),
         )
 
@@ -103,7 +106,7 @@ def process_entry(entry: FeedEntry, services: Services) -> Outcome:
 
 
 def _fetch(entry: FeedEntry, services: Services) -> Page:
-    feed = services.settings.feed(entry.feed_url)
+    feed = services.feeds.get(entry.feed_url) if entry.feed_url else None
     host = host_of(entry.url)
     try:
         page = fetch_page_politely(

@@ -199,10 +199,6 @@ class Settings:
         except (msgspec.ValidationError, ValueError) as exc:
             raise ConfigError(f"invalid configuration: {exc}") from exc
 
-    def feed(self, url: str) -> FeedConfig | None:
-        """The configured feed with this URL, if any."""
-        return next((f for f in self.feeds if f.url == url), None)
-
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some top-level fields changed."""
         return dataclasses.replace(self, **changes)

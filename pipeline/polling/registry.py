@@ -1,7 +1,14 @@
-"""The feed registry in Redis: seeded from config/, managed with ``newsflow feeds``."""
+"""The feed registry in Redis: seeded from config/, managed with ``newsflow feeds``.
+
+The registry is the one runtime list of feeds: the poller polls what it holds, and the
+workers fetch each feed's articles with the options (headers, proxy) it holds now, through
+:class:`FeedLookup`.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -45,6 +52,53 @@ def registered_feeds(client: redis.Redis) -> tuple[FeedConfig, ...]:
         raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
     feeds = [msgspec.json.decode(value, type=FeedConfig) for value in raw.values()]
     return tuple(sorted(feeds, key=lambda f: f.url))
+
+
+def registered_feed(client: redis.Redis, url: str) -> FeedConfig | None:
+    """The registered feed with this URL, if any.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    try:
+        raw: Any = client.hget(keys.FEED_REGISTRY, url)
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
+    return None if raw is None else msgspec.json.decode(raw, type=FeedConfig)
+
+
+class FeedLookup:
+    """Registered feeds by URL for the workers, each read again after ``ttl_s`` seconds (so
+    a feed added or edited with ``newsflow feeds`` is fetched with its new options)."""
+
+    MAX_CACHED = 10_000
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._cache: dict[str, tuple[float, FeedConfig | None]] = {}
+
+    def get(self, url: str) -> FeedConfig | None:
+        """The registered feed with this URL, if any (at most ``ttl_s`` old).
+
+        Raises:
+            RedisUnavailable: Redis could not be reached.
+        """
+        now = self._clock()
+        cached = self._cache.get(url)
+        if cached is not None and now - cached[0] < self._ttl_s:
+            return cached[1]
+        if len(self._cache) >= self.MAX_CACHED:
+            self._cache.clear()
+        feed = registered_feed(self._client, url)
+        self._cache[url] = (now, feed)
+        return feed
 
 
 def add_feed(client: redis.Redis, feed: FeedConfig) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -12,7 +14,9 @@ from pipeline.local.redis_server import RedisServer
 from pipeline.local.site import LocalSite
 from pipeline.polling.discovery import discover_feeds, parse_opml, render_opml
 from pipeline.settings import FeedConfig
-from tests.commands import ROOT, newsflow, worker_env, write_feeds
+from pipeline.streams.tail import outcome_counts
+from tests.commands import ROOT, newsflow, poll_once, wait_for, worker_env, write_feeds
+from tests.factories import article_page, respond, rss
 
 HOMEPAGE = """<html><head>
 <link rel="alternate" type="application/rss+xml" href="/feeds/world.xml">
@@ -88,3 +92,42 @@ def test_feeds_add_from_a_homepage_list_remove_and_opml(
         redis_server, tmp_path, "feeds", "add", sample_site.url("/articles/tram-line.html")
     )
     assert missing.returncode == 1 and "no feed found" in missing.stderr
+
+
+def test_feed_added_with_headers_has_its_articles_fetched_with_them(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    fixture_site: LocalSite,
+    start_worker: Any,
+    tmp_path: Path,
+) -> None:
+    """Regression: workers took feed options from config/feeds.toml, not the registry."""
+    tokens: list[str | None] = []
+    page = respond(200, article_page(fixture_site, 1, "/story"))
+
+    def story(request: BaseHTTPRequestHandler) -> None:
+        tokens.append(request.headers.get("X-Feed-Token"))
+        page(request)
+
+    fixture_site.routes.update({"/feed.xml": rss(fixture_site, ["/story"]), "/story": story})
+    write_feeds(tmp_path, [])  # the feed is only in the registry
+    added = cli(
+        redis_server, tmp_path, "feeds", "add", fixture_site.url("/feed.xml"),
+        "--header", "X-Feed-Token: s3cret",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    env = worker_env(redis_server.url, tmp_path)
+    start_worker(env)
+    poll_once(env)
+    wait_for(lambda: bool(outcome_counts(redis_client)), 60, "the story's outcome")
+    assert outcome_counts(redis_client) == {"published": 1}
+    assert tokens == ["s3cret"]
+
+
+def test_feeds_add_refuses_a_malformed_header(
+    redis_server: RedisServer, fixture_site: LocalSite, tmp_path: Path
+) -> None:
+    write_feeds(tmp_path, [])
+    added = cli(redis_server, tmp_path, "feeds", "add", fixture_site.url("/x"), "--header", "X")
+    assert added.returncode == 2
+    assert "--header must be 'Name: value'" in added.stderr

@@ -6,7 +6,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 import typer
@@ -46,8 +46,14 @@ def feeds_add(
             help="Also take the entries already in the feed (--no-backlog: only new ones)."
         ),
     ] = True,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(help="'Name: value' sent with the feed's and its articles' requests; repeat."),
+    ] = None,
+    proxy: Annotated[str, typer.Option(help="http(s) proxy for this feed and its articles.")] = "",
 ) -> None:
     """Add a feed; a homepage URL adds the feeds it declares (or its well-known feed paths)."""
+    headers = _parse_headers(header or [])
     settings = load_settings()
     client = require_redis(settings)
     fetcher = Fetcher(settings.fetch)
@@ -60,10 +66,33 @@ def feeds_add(
     if not found:
         fail(f"no feed found at {url} (no <link rel=alternate> and no well-known feed path)")
     for feed_url in found:
-        new = add_feed(
-            client, FeedConfig(url=feed_url, name=name, interval_s=interval, backlog=backlog)
+        feed = _feed_config(
+            url=feed_url,
+            name=name,
+            interval_s=interval,
+            backlog=backlog,
+            headers=headers,
+            proxy=proxy,
         )
+        new = add_feed(client, feed)
         typer.echo(f"{'added' if new else 'updated'} {feed_url}")
+
+
+def _parse_headers(values: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, colon, text = value.partition(":")
+        if not colon or not name.strip():
+            fail(f"--header must be 'Name: value', got {value!r}", 2)
+        headers[name.strip()] = text.strip()
+    return headers
+
+
+def _feed_config(**fields: Any) -> FeedConfig:
+    try:
+        return FeedConfig(**fields)
+    except ValueError as exc:
+        fail(f"invalid feed: {exc}", 2)
 
 
 @feeds_app.command("remove")
