@@ -1,8 +1,11 @@
-"""Redis connections: built from a URL, checked, with the password masked in every error."""
+"""Redis connections: built from a URL, checked, with the password masked in every error;
+the one place where redis-py errors become :class:`~pipeline.errors.RedisUnavailable`."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 import redis
 
@@ -32,3 +35,16 @@ def connect_redis(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
     except (redis.RedisError, ValueError) as exc:
         raise RedisUnavailable(f"cannot reach Redis at {mask_url(url)}: {exc}") from exc
     return client
+
+
+@contextlib.contextmanager
+def redis_errors(what: str, *, url: str = "") -> Iterator[None]:
+    """Translate a redis-py error inside the block into ``RedisUnavailable("<what>: <error>")``.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached, timed out or refused the command.
+    """
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"{what}: {exc}", url=url) from exc

@@ -19,7 +19,7 @@ import courlan
 import redis
 
 from pipeline import keys
-from pipeline.errors import RedisUnavailable
+from pipeline.connection import redis_errors
 
 _LETTERS = re.compile(r"[^\W_]+")
 """Runs of letters and digits: what a fingerprint keeps of a text."""
@@ -177,8 +177,6 @@ def recorded_outcome(client: redis.Redis, entry_url: str) -> str | None:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("outcome lookup failed", url=entry_url):
         value = client.get(keys.url_outcome(url_id(entry_url)))
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"outcome lookup failed: {exc}", url=entry_url) from exc
     return value.decode() if isinstance(value, bytes) else value

@@ -14,8 +14,8 @@ import msgspec
 import redis
 
 from pipeline import keys
+from pipeline.connection import redis_errors
 from pipeline.dedupe import near_duplicate_anchors, text_fingerprint, url_id
-from pipeline.errors import RedisUnavailable
 from pipeline.models import Article, FeedEntry, Outcome, OutcomeKind, utc_now
 from pipeline.settings import Settings
 
@@ -177,10 +177,8 @@ class Publisher:
 
     @staticmethod
     def _run(script: Any, script_keys: list[str], args: list[Any], url: str) -> tuple[str, str]:
-        try:
+        with redis_errors("stream write failed", url=url):
             kind, detail = script(keys=script_keys, args=args)
-        except redis.RedisError as exc:
-            raise RedisUnavailable(f"stream write failed: {exc}", url=url) from exc
         return _text(kind), _text(detail)
 
 

@@ -22,11 +22,11 @@ import redis
 from protego import Protego
 
 from pipeline import keys
+from pipeline.connection import redis_errors
 from pipeline.errors import (
     BlockedByRobots,
     FetchRefused,
     HostThrottled,
-    RedisUnavailable,
     UpstreamUnavailable,
 )
 from pipeline.fetch.client import Fetcher, fetch_page
@@ -104,10 +104,8 @@ class HostGate:
 
     @staticmethod
     def _run(script: Any, script_keys: list[str], args: list[Any], url: str) -> Any:
-        try:
+        with redis_errors("host gate unavailable", url=url):
             return script(keys=script_keys, args=args)
-        except redis.RedisError as exc:
-            raise RedisUnavailable(f"host gate unavailable: {exc}", url=url) from exc
 
 
 class RobotsCache:
@@ -157,21 +155,18 @@ class RobotsCache:
 
     def _shared_body(self, origin: str, url: str) -> str:
         key = keys.robots(origin)
-        try:
+        with redis_errors("robots cache unavailable", url=url):
             cached = self._redis.get(key)
             if cached is None and not self._redis.set(
                 keys.robots_lock(origin), "1", nx=True, px=15_000
             ):
                 cached = self._wait_for(key)
-        except redis.RedisError as exc:
-            raise RedisUnavailable(f"robots cache unavailable: {exc}", url=url) from exc
         if cached is not None:
             return cached.decode("utf-8", "replace") if isinstance(cached, bytes) else str(cached)
         try:
-            body = self._download(origin)
-            self._redis.set(key, body, ex=self._fetcher.settings.robots_ttl_s)
-        except redis.RedisError as exc:
-            raise RedisUnavailable(f"robots cache unavailable: {exc}", url=url) from exc
+            with redis_errors("robots cache unavailable", url=url):
+                body = self._download(origin)
+                self._redis.set(key, body, ex=self._fetcher.settings.robots_ttl_s)
         finally:
             with contextlib.suppress(redis.RedisError):
                 self._redis.delete(keys.robots_lock(origin))

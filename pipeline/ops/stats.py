@@ -8,7 +8,7 @@ from typing import Any
 import redis
 
 from pipeline import keys
-from pipeline.errors import RedisUnavailable
+from pipeline.connection import redis_errors
 from pipeline.settings import FeedConfig
 
 OUTCOMES = ("published", "duplicate", "dropped", "dead")
@@ -73,7 +73,7 @@ def collect_stats(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> Stats:
     Raises:
         RedisUnavailable: Redis could not be read.
     """
-    try:
+    with redis_errors("stats unavailable"):
         pipe = client.pipeline(transaction=False)
         pipe.get(keys.ENQUEUED_COUNT)
         pipe.hgetall(keys.OUTCOME_COUNTS)
@@ -85,8 +85,6 @@ def collect_stats(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> Stats:
             pipe.hgetall(keys.feed_outcomes(feed.url))
         raw: list[Any] = pipe.execute()
         groups = _groups(client)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"stats unavailable: {exc}") from exc
     enqueued, outcomes, depth, *rest = raw
     streams = dict(
         zip((keys.ARTICLES_STREAM, keys.EVENTS_STREAM, keys.DEAD_STREAM), rest[:3], strict=True)

@@ -11,7 +11,7 @@ import socket
 
 import redis
 
-from pipeline.errors import RedisUnavailable
+from pipeline.connection import redis_errors
 
 _TAKE_OR_RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -44,10 +44,8 @@ class Lease:
         Raises:
             RedisUnavailable: Redis could not be reached.
         """
-        try:
+        with redis_errors(f"lease {self.key} unavailable"):
             return bool(self._take(keys=[self.key], args=[self.owner, self._ttl_ms]))
-        except redis.RedisError as exc:
-            raise RedisUnavailable(f"lease {self.key} unavailable: {exc}") from exc
 
     def release(self) -> None:
         """Give the lease up at once (a standby takes over without waiting for the TTL)."""

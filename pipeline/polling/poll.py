@@ -19,13 +19,13 @@ from typing import Any
 import redis
 
 from pipeline import keys
+from pipeline.connection import redis_errors
 from pipeline.dedupe import url_id
 from pipeline.errors import (
     DropArticle,
     FeedError,
     FetchTimeout,
     HostThrottled,
-    RedisUnavailable,
     UpstreamUnavailable,
 )
 from pipeline.fetch.client import Fetcher, Response, fetch_feed
@@ -88,7 +88,7 @@ def poll_feed(
         RedisUnavailable: feed state could not be read or written.
     """
     state_key = keys.feed_state(feed.url)
-    try:
+    with redis_errors("feed state unavailable", url=feed.url):
         raw: dict[bytes, bytes] = client.hgetall(state_key)  # type: ignore[assignment]
         state = {k.decode(): v.decode() for k, v in raw.items()}
         response_or_result = _fetch(feed, state, fetcher=fetcher, gate=gate)
@@ -109,8 +109,6 @@ def poll_feed(
                 fetch_child=fetch_child,
             )
         _save_state(client, state_key, state, result, feed, settings)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"feed state unavailable: {exc}", url=feed.url) from exc
     return result
 
 

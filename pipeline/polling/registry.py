@@ -15,7 +15,8 @@ import msgspec
 import redis
 
 from pipeline import keys
-from pipeline.errors import FeedError, PipelineError, RedisUnavailable
+from pipeline.connection import redis_errors
+from pipeline.errors import FeedError, PipelineError
 from pipeline.fetch.client import FEED_TYPES, HTML_TYPES, Fetcher
 from pipeline.polling.discovery import discover_feeds, well_known_candidates
 from pipeline.polling.feeds import parse_feed
@@ -29,15 +30,13 @@ def seed_feeds(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> int:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("feed registry unavailable"):
         added = 0
         for feed in feeds:
             if client.hsetnx(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)):
                 schedule_new(client, feed)
                 added += 1
         return added
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
 
 
 def registered_feeds(client: redis.Redis) -> tuple[FeedConfig, ...]:
@@ -46,10 +45,8 @@ def registered_feeds(client: redis.Redis) -> tuple[FeedConfig, ...]:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("feed registry unavailable"):
         raw: Any = client.hgetall(keys.FEED_REGISTRY)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
     feeds = [msgspec.json.decode(value, type=FeedConfig) for value in raw.values()]
     return tuple(sorted(feeds, key=lambda f: f.url))
 
@@ -60,10 +57,8 @@ def registered_feed(client: redis.Redis, url: str) -> FeedConfig | None:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("feed registry unavailable"):
         raw: Any = client.hget(keys.FEED_REGISTRY, url)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
     return None if raw is None else msgspec.json.decode(raw, type=FeedConfig)
 
 
@@ -107,11 +102,9 @@ def add_feed(client: redis.Redis, feed: FeedConfig) -> bool:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("feed registry unavailable"):
         new = bool(client.hset(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)))
         schedule_new(client, feed)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
     return new
 
 
@@ -121,11 +114,9 @@ def remove_feed(client: redis.Redis, url: str) -> bool:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("feed registry unavailable"):
         client.zrem(keys.FEED_SCHEDULE, url)
         return bool(client.hdel(keys.FEED_REGISTRY, url))
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"feed registry unavailable: {exc}") from exc
 
 
 def find_feeds(fetcher: Fetcher, url: str) -> list[str]:

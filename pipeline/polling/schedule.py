@@ -12,7 +12,7 @@ import msgspec
 import redis
 
 from pipeline import keys
-from pipeline.errors import RedisUnavailable
+from pipeline.connection import redis_errors
 from pipeline.settings import FeedConfig
 
 
@@ -37,7 +37,7 @@ def due_feeds(client: redis.Redis, now: float, *, limit: int) -> list[FeedConfig
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("poll schedule unavailable"):
         urls: list[bytes] = client.zrangebyscore(  # type: ignore[assignment]
             keys.FEED_SCHEDULE, "-inf", now, start=0, num=limit
         )
@@ -49,8 +49,6 @@ def due_feeds(client: redis.Redis, now: float, *, limit: int) -> list[FeedConfig
         stale += [f.url.encode() for f in feeds if not f.enabled]
         if stale:
             client.zrem(keys.FEED_SCHEDULE, *stale)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"poll schedule unavailable: {exc}") from exc
     return [f for f in feeds if f.enabled]
 
 
@@ -60,12 +58,10 @@ def seconds_until_due(client: redis.Redis, now: float) -> float | None:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("poll schedule unavailable"):
         first: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
             keys.FEED_SCHEDULE, 0, 0, withscores=True
         )
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"poll schedule unavailable: {exc}") from exc
     return max(first[0][1] - now, 0.0) if first else None
 
 
@@ -78,7 +74,7 @@ def reconcile_schedule(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> in
         RedisUnavailable: Redis could not be reached.
     """
     enabled = [f for f in feeds if f.enabled]
-    try:
+    with redis_errors("poll schedule unavailable"):
         pipe = client.pipeline()
         for feed in enabled:
             pipe.zscore(keys.FEED_SCHEDULE, feed.url)
@@ -91,6 +87,4 @@ def reconcile_schedule(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> in
         }
         if missing:
             client.zadd(keys.FEED_SCHEDULE, missing, nx=True)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"poll schedule unavailable: {exc}") from exc
     return len(missing)

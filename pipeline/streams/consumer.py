@@ -16,7 +16,6 @@ import logging
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -25,7 +24,7 @@ import msgspec
 import redis
 
 from pipeline import keys
-from pipeline.errors import RedisUnavailable
+from pipeline.connection import redis_errors
 from pipeline.publish import decode_body
 
 log = logging.getLogger(__name__)
@@ -76,12 +75,13 @@ def ensure_group(
     Raises:
         RedisUnavailable: Redis failed.
     """
-    try:
-        client.xgroup_create(stream, group, id=start, mkstream=True)
-    except redis.RedisError as exc:
-        if isinstance(exc, redis.ResponseError) and "BUSYGROUP" in str(exc):
+    with redis_errors(f"cannot create group {group} on {stream}"):
+        try:
+            client.xgroup_create(stream, group, id=start, mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
             return False
-        raise RedisUnavailable(f"cannot create group {group} on {stream}: {exc}") from exc
     return True
 
 
@@ -156,7 +156,7 @@ class Consumer:
             RedisUnavailable: Redis failed; the entry stays pending.
         """
         self._errors.pop(delivery.stream_id, None)
-        with _redis_errors("ack"):
+        with redis_errors("ack failed"):
             acked: Any = self._client.xack(self.stream, self.group, delivery.stream_id)
         return bool(acked)
 
@@ -200,7 +200,7 @@ class Consumer:
         return self._prepare(entries) if entries else None
 
     def _read(self, position: str, *, block_ms: int | None = None) -> list[RawEntry]:
-        with _redis_errors("stream read"):
+        with redis_errors("stream read failed"):
             reply: Any = self._client.xreadgroup(
                 self.group, self.name, {self.stream: position}, count=self._count, block=block_ms
             )
@@ -217,7 +217,7 @@ class Consumer:
 
     def _claim_batch(self) -> list[Delivery]:
         start = self._claim_cursor
-        with _redis_errors("claim"):
+        with redis_errors("claim failed"):
             reply: Any = self._client.xautoclaim(
                 self.stream, self.group, self.name, self._min_idle_ms, start, count=self._count
             )
@@ -235,7 +235,7 @@ class Consumer:
 
     def _trimmed_own_pending(self, start: str) -> list[str]:
         """Ids pending for this consumer from ``start`` whose data is gone from the stream."""
-        with _redis_errors("pending lookup"):
+        with redis_errors("pending lookup failed"):
             rows: Any = self._client.xpending_range(
                 self.stream, self.group, start, "+", self._count * 10, consumername=self.name
             )
@@ -266,7 +266,7 @@ class Consumer:
         pipe = self._client.pipeline(transaction=False)
         for sid in ids:
             pipe.xpending_range(self.stream, self.group, sid, sid, 1, consumername=self.name)
-        with _redis_errors("pending lookup"):
+        with redis_errors("pending lookup failed"):
             replies: list[Any] = pipe.execute()
         return {
             _text(row["message_id"]): int(row["times_delivered"])
@@ -277,7 +277,7 @@ class Consumer:
     def _drop_trimmed(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        with _redis_errors("ack"):
+        with redis_errors("ack failed"):
             self._client.xack(self.stream, self.group, *ids)
         self.trimmed += len(ids)
         log.warning(
@@ -301,7 +301,7 @@ class Consumer:
         args: list[Any] = [self.group, stream_id]
         for name, value in record.items():
             args += [name, value]
-        with _redis_errors("dead-letter write"):
+        with redis_errors("dead-letter write failed"):
             written = self._dead_letter_script(keys=[self.stream, keys.DEAD_STREAM], args=args)
         if written:
             self.dead_lettered += 1
@@ -332,14 +332,6 @@ class Consumer:
             pipe.execute()
         except redis.RedisError as exc:
             log.warning("%s: %d unprocessed entries stay pending: %s", self.name, len(rest), exc)
-
-
-@contextmanager
-def _redis_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"{action} failed: {exc}") from exc
 
 
 def _decode(body: bytes | None) -> dict[str, Any] | None:

@@ -10,8 +10,8 @@ from typing import Any
 import redis
 
 from pipeline import keys
+from pipeline.connection import redis_errors
 from pipeline.dedupe import url_id
-from pipeline.errors import RedisUnavailable
 from pipeline.models import FeedEntry
 
 _REOPEN_LUA = files("pipeline.streams").joinpath("reopen.lua").read_text(encoding="utf-8")
@@ -31,10 +31,8 @@ def list_dead(client: redis.Redis, *, count: int = 50) -> list[DeadLetter]:
     Raises:
         RedisUnavailable: Redis could not be read.
     """
-    try:
+    with redis_errors("dead-letter stream unavailable"):
         raw: Any = client.xrevrange(keys.DEAD_STREAM, count=count)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"dead-letter stream unavailable: {exc}") from exc
     return [
         DeadLetter(
             stream_id=sid.decode(),
@@ -52,7 +50,7 @@ def reopen_dead(client: redis.Redis, stream_id: str) -> FeedEntry | None:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("dead-letter stream unavailable"):
         raw: Any = client.xrange(keys.DEAD_STREAM, stream_id, stream_id)
         if not raw:
             return None
@@ -68,8 +66,6 @@ def reopen_dead(client: redis.Redis, stream_id: str) -> FeedEntry | None:
             ],
             args=[stream_id],
         )
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"dead-letter stream unavailable: {exc}") from exc
     return FeedEntry.from_message(json.loads(message)) if message else None
 
 
@@ -79,11 +75,9 @@ def purge_dead(client: redis.Redis, *, before_ms: int | None = None) -> int:
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors("dead-letter stream unavailable"):
         if before_ms is None:
             count = int(client.xlen(keys.DEAD_STREAM))
             client.delete(keys.DEAD_STREAM)
             return count
         return int(client.xtrim(keys.DEAD_STREAM, minid=f"{before_ms}-0", approximate=False))
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"dead-letter stream unavailable: {exc}") from exc

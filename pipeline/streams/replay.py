@@ -12,8 +12,9 @@ from typing import Any
 import redis
 
 from pipeline import keys
-from pipeline.errors import ConfigError, RedisUnavailable
-from pipeline.streams.consumer import _decode, _redis_errors, _text
+from pipeline.connection import redis_errors
+from pipeline.errors import ConfigError
+from pipeline.streams.consumer import _decode, _text
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def rewind_group(
     if _id_parts(since) > _id_parts(last):
         return 0
     exposed = count_entries(client, since, last, stream=stream)
-    with _redis_errors("group rewind"):
+    with redis_errors("group rewind failed"):
         client.xgroup_setid(stream, group, id_before(since))
     return exposed
 
@@ -86,7 +87,7 @@ def count_entries(
     script = client.register_script(_COUNT_LUA)
     total, cursor = 0, start
     while True:
-        with _redis_errors("stream count"):
+        with redis_errors("stream count failed"):
             found, last = script(keys=[stream], args=[cursor, end, _PAGE])
         total += int(found)
         if int(found) < _PAGE:
@@ -104,7 +105,7 @@ def read_range(
     """
     cursor = start
     while True:
-        with _redis_errors("stream read"):
+        with redis_errors("stream read failed"):
             rows: Any = client.xrange(stream, cursor, end, count=_PAGE)
         for raw_id, fields in rows:
             body = _decode(fields.get(b"body"))
@@ -118,14 +119,13 @@ def read_range(
 
 
 def _last_delivered(client: redis.Redis, group: str, stream: str) -> str:
-    try:
-        groups: Any = client.xinfo_groups(stream)
-    except redis.ResponseError as exc:
-        if "no such key" not in str(exc).lower():
-            raise RedisUnavailable(f"cannot read groups of {stream}: {exc}") from exc
-        groups = []
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"cannot read groups of {stream}: {exc}") from exc
+    with redis_errors(f"cannot read groups of {stream}"):
+        try:
+            groups: Any = client.xinfo_groups(stream)
+        except redis.ResponseError as exc:
+            if "no such key" not in str(exc).lower():
+                raise
+            groups = []
     for info in groups:
         if _text(info["name"]) == group:
             return _text(info["last-delivered-id"])

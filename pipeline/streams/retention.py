@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from pipeline import keys
-from pipeline.errors import RedisUnavailable
+from pipeline.connection import redis_errors
 
 STREAMS = (keys.ARTICLES_STREAM, keys.EVENTS_STREAM, keys.DEAD_STREAM)
 
@@ -37,13 +37,11 @@ def trim_stream(
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
-    try:
+    with redis_errors(f"trimming {stream} failed"):
         policy = _policy_cutoff(client, stream, max_len, max_age_s, now or time.time())
         held = group_floor(client, stream)
         keep_from = policy if held is None or _id_key(policy) <= _id_key(held) else held
         deleted = int(client.xtrim(stream, minid=keep_from, approximate=False))
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"trimming {stream} failed: {exc}") from exc
     return TrimResult(
         stream=stream,
         deleted=deleted,

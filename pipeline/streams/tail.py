@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from pipeline import keys
-from pipeline.errors import RedisUnavailable
+from pipeline.connection import redis_errors
 from pipeline.publish import decode_body
 
 
@@ -37,10 +37,8 @@ def read_articles(
     if last == "$":
         last = _last_id(client)
     while True:
-        try:
+        with redis_errors("stream read failed"):
             batch: Any = client.xread({keys.ARTICLES_STREAM: last}, count=100, block=block_ms)
-        except redis.RedisError as exc:
-            raise RedisUnavailable(f"stream read failed: {exc}") from exc
         if not batch:
             yield None
             continue
@@ -50,10 +48,8 @@ def read_articles(
 
 
 def _last_id(client: redis.Redis) -> str:
-    try:
+    with redis_errors("stream read failed"):
         newest: Any = client.xrevrange(keys.ARTICLES_STREAM, count=1)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"stream read failed: {exc}") from exc
     return newest[0][0].decode() if newest else "0"
 
 
@@ -72,8 +68,6 @@ def outcome_counts(client: redis.Redis) -> dict[str, int]:
     Raises:
         RedisUnavailable: Redis could not be read.
     """
-    try:
+    with redis_errors("stats read failed"):
         raw: Any = client.hgetall(keys.OUTCOME_COUNTS)
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"stats read failed: {exc}") from exc
     return {k.decode(): int(v) for k, v in raw.items()}
