@@ -1,11 +1,17 @@
 """Redis connections: built from a URL, checked, with the password masked in every error;
-the one place where redis-py errors become :class:`~pipeline.errors.RedisUnavailable`."""
+the one place where redis-py errors become :class:`~pipeline.errors.RedisUnavailable`; and
+:class:`LuaScript`, the one way a Lua script is loaded and called.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
+from importlib.resources import files
+from typing import Any
 
 import redis
 
@@ -48,3 +54,71 @@ def redis_errors(what: str, *, url: str = "") -> Iterator[None]:
         yield
     except redis.RedisError as exc:
         raise RedisUnavailable(f"{what}: {exc}", url=url) from exc
+
+
+class LuaScript:
+    """A Lua script kept beside the module that runs it, read and hashed once per process.
+
+    ``keys`` and ``args`` name the script's KEYS and ARGV, in order: the script reads them
+    as ``K.<name>`` and ``A.<name>`` (a generated prelude binds them), and a variable-length
+    rest, if any, from index ``K_REST`` / ``A_REST`` on. Callers pass mappings by the same
+    names, so the order is written down once, here. ``libraries`` are Lua files of shared
+    functions (package, file name) put before the script.
+    """
+
+    def __init__(
+        self,
+        package: str,
+        name: str,
+        *,
+        keys: Sequence[str] = (),
+        args: Sequence[str] = (),
+        libraries: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.name = name
+        self.keys = tuple(keys)
+        self.args = tuple(args)
+        parts = [_prelude(self.keys, self.args), *(_lua(*lib) for lib in libraries)]
+        self.source = "\n".join([*parts, _lua(package, name)])
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+
+    def __call__(
+        self,
+        client: redis.Redis,
+        keys: Mapping[str, str] | None = None,
+        args: Mapping[str, Any] | None = None,
+        *,
+        more_keys: Sequence[str] = (),
+        more_args: Sequence[Any] = (),
+    ) -> Any:
+        """Run the script (EVALSHA; EVAL once if the server does not have it yet).
+
+        Raises:
+            redis.RedisError: as redis-py raises it (callers translate with redis_errors).
+        """
+        ordered_keys = [*_in_order(self.keys, keys or {}, self.name), *more_keys]
+        ordered_args = [*_in_order(self.args, args or {}, self.name), *more_args]
+        try:
+            return client.evalsha(self.sha, len(ordered_keys), *ordered_keys, *ordered_args)
+        except redis.exceptions.NoScriptError:
+            return client.eval(self.source, len(ordered_keys), *ordered_keys, *ordered_args)
+
+
+@cache
+def _lua(package: str, name: str) -> str:
+    return files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+def _prelude(keys: tuple[str, ...], args: tuple[str, ...]) -> str:
+    bound_keys = ", ".join(f"{name} = KEYS[{i}]" for i, name in enumerate(keys, 1))
+    bound_args = ", ".join(f"{name} = ARGV[{i}]" for i, name in enumerate(args, 1))
+    return (
+        f"local K = {{{bound_keys}}}\nlocal A = {{{bound_args}}}\n"
+        f"local K_REST, A_REST = {len(keys) + 1}, {len(args) + 1}"
+    )
+
+
+def _in_order(names: tuple[str, ...], values: Mapping[str, Any], script: str) -> list[Any]:
+    if set(values) != set(names):
+        raise ValueError(f"{script} takes {sorted(names)}, got {sorted(values)}")
+    return [values[name] for name in names]

@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import courlan
-import redis
 
 from pipeline import keys
-from pipeline.connection import redis_errors
 
 _LETTERS = re.compile(r"[^\W_]+")
 """Runs of letters and digits: what a fingerprint keeps of a text."""
@@ -169,14 +167,3 @@ def _sampled_shingles(words: list[bytes]) -> Iterator[int]:
     while i >= 0:
         yield i
         i = sampled.find(0, i + 1)
-
-
-def recorded_outcome(client: redis.Redis, entry_url: str) -> str | None:
-    """The outcome already recorded for this URL, if any (one GET; never claims).
-
-    Raises:
-        RedisUnavailable: Redis could not be reached.
-    """
-    with redis_errors("outcome lookup failed", url=entry_url):
-        value = client.get(keys.url_outcome(url_id(entry_url)))
-    return value.decode() if isinstance(value, bytes) else value

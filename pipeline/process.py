@@ -15,13 +15,12 @@ import redis
 
 from pipeline.article.assemble import parse_article
 from pipeline.article.extract import ExtractOptions, build_extractor, extract_document
-from pipeline.dedupe import recorded_outcome
 from pipeline.errors import PipelineError
 from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
 from pipeline.models import FeedEntry, Outcome, OutcomeKind, Page
 from pipeline.polling.registry import FeedLookup
-from pipeline.publish import Publisher
+from pipeline.publish import Publisher, recorded_outcome
 from pipeline.settings import Settings
 
 

@@ -1,22 +1,17 @@
 -- Publish an article exactly once, atomically with every dedupe claim.
--- KEYS: 1 entry outcome key, 2 article outcome key (may equal 1), 3 content fingerprint key,
---       4 articles stream, 5 events stream, 6 outcome counts, 7 feed outcome counts,
---       8 article record (field digests and version, for updates),
---       9.. near-duplicate anchor keys of the body
--- ARGV: 1 ttl, 2 article id, 3 entry id, 4 entry url, 5 feed url, 6 time (ms),
---       7 near-duplicate threshold (share of anchors), 8 fewest anchors to judge on,
---       9 field digests ("title=…;text=…"), 10.. stream fields (name, value, ...)
--- Streams are never trimmed here: pipeline/retention.py trims behind the consumer groups.
+-- KEYS and ARGV are named in pipeline/publish.py (_PUBLISH); K_REST.. are the near-duplicate
+-- anchor keys of the body, A_REST.. the stream fields (name, value, ...).
+-- Streams are never trimmed here: pipeline/streams/retention.py trims behind the groups.
 -- Returns {kind, detail}: {'already', outcome} | {'duplicate', article id} | {'published', stream id}
-local ttl = tonumber(ARGV[1])
-local done = redis.call('GET', KEYS[1])
+local ttl = tonumber(A.ttl)
+local done = redis.call('GET', K.entry_outcome)
 if done then return {'already', done} end
 
 local function prior_article(key)
   local value = redis.call('GET', key)
   if not value then return nil end
-  local kind, aid = string.match(value, '^(%a+)|([^|]+)')
-  if kind == 'published' or kind == 'duplicate' then return aid end
+  local kind, aid = outcome_kind(value), outcome_ref(value)
+  if aid ~= '' and (kind == 'published' or kind == 'duplicate') then return aid end
   return nil
 end
 
@@ -25,15 +20,15 @@ local anchors_read = nil
 local function anchor_values()
   if anchors_read == nil then
     anchors_read = {}
-    if #KEYS >= 9 then anchors_read = redis.call('MGET', unpack(KEYS, 9, #KEYS)) end
+    if #KEYS >= K_REST then anchors_read = redis.call('MGET', unpack(KEYS, K_REST, #KEYS)) end
   end
   return anchors_read
 end
 
 -- The published article sharing the most anchors, if it shares enough of the smaller text's.
 local function near_duplicate()
-  local own = #KEYS - 8
-  if own < tonumber(ARGV[8]) then return nil end
+  local own = #KEYS - K_REST + 1
+  if own < tonumber(A.min_anchors) then return nil end
   local votes, sizes, best, best_votes = {}, {}, nil, 0
   for _, value in ipairs(anchor_values()) do
     if value then
@@ -47,17 +42,17 @@ local function near_duplicate()
   end
   if not best then return nil end
   local share = best_votes / math.min(own, sizes[best])
-  if share >= tonumber(ARGV[7]) then return best, share end
+  if share >= tonumber(A.threshold) then return best, share end
   return nil
 end
 
 local dup_of, match, similarity = nil, nil, '1'
-if KEYS[2] ~= KEYS[1] then
-  dup_of = prior_article(KEYS[2])
+if K.article_outcome ~= K.entry_outcome then
+  dup_of = prior_article(K.article_outcome)
   match = 'canonical_url'
 end
 if not dup_of then
-  dup_of = redis.call('GET', KEYS[3])
+  dup_of = redis.call('GET', K.fingerprint)
   match = 'content'
 end
 if not dup_of then
@@ -67,34 +62,34 @@ if not dup_of then
   if share then similarity = string.format('%.3f', share) end
 end
 if dup_of then
-  redis.call('SET', KEYS[1], 'duplicate|' .. dup_of, 'EX', ttl)
-  redis.call('XADD', KEYS[5], '*',
-    'type', 'duplicate', 'id', ARGV[3], 'url', ARGV[4], 'feed_url', ARGV[5],
-    'duplicate_of', dup_of, 'match', match, 'similarity', similarity, 'at', ARGV[6])
-  redis.call('HINCRBY', KEYS[6], 'duplicate', 1)
-  redis.call('HINCRBY', KEYS[7], 'duplicate', 1)
+  redis.call('SET', K.entry_outcome, outcome_value('duplicate', dup_of), 'EX', ttl)
+  redis.call('XADD', K.events, '*',
+    'type', 'duplicate', 'id', A.entry_id, 'url', A.entry_url, 'feed_url', A.feed_url,
+    'duplicate_of', dup_of, 'match', match, 'similarity', similarity, 'at', A.now_ms)
+  redis.call('HINCRBY', K.counts, 'duplicate', 1)
+  redis.call('HINCRBY', K.feed_counts, 'duplicate', 1)
   return {'duplicate', dup_of}
 end
 
-local xadd = {'XADD', KEYS[4], '*'}
-for i = 10, #ARGV do xadd[#xadd + 1] = ARGV[i] end
+local xadd = {'XADD', K.articles, '*'}
+for i = A_REST, #ARGV do xadd[#xadd + 1] = ARGV[i] end
 local sid = redis.call(unpack(xadd))
-local value = 'published|' .. ARGV[2] .. '|' .. sid
-redis.call('SET', KEYS[1], value, 'EX', ttl)
-if KEYS[2] ~= KEYS[1] then redis.call('SET', KEYS[2], value, 'EX', ttl) end
-redis.call('SET', KEYS[3], ARGV[2], 'EX', ttl)
-local anchor = ARGV[2] .. ':' .. (#KEYS - 8)
+local value = outcome_value('published', A.article_id, sid)
+redis.call('SET', K.entry_outcome, value, 'EX', ttl)
+if K.article_outcome ~= K.entry_outcome then redis.call('SET', K.article_outcome, value, 'EX', ttl) end
+redis.call('SET', K.fingerprint, A.article_id, 'EX', ttl)
+local anchor = A.article_id .. ':' .. (#KEYS - K_REST + 1)
 local held = anchor_values()
-for i = 9, #KEYS do
-  if not held[i - 8] then redis.call('SET', KEYS[i], anchor, 'EX', ttl) end  -- first one keeps it
+for i = K_REST, #KEYS do
+  if not held[i - K_REST + 1] then redis.call('SET', KEYS[i], anchor, 'EX', ttl) end  -- first keeps it
 end
-local record = {'HSET', KEYS[8], 'v', 1}
-for field, digest in string.gmatch(ARGV[9], '([%w_]+)=(%w+)') do
+local record = {'HSET', K.record, 'v', 1}
+for field, digest in string.gmatch(A.digests, '([%w_]+)=(%w+)') do
   record[#record + 1] = field
   record[#record + 1] = digest
 end
 redis.call(unpack(record))
-redis.call('EXPIRE', KEYS[8], ttl)
-redis.call('HINCRBY', KEYS[6], 'published', 1)
-redis.call('HINCRBY', KEYS[7], 'published', 1)
+redis.call('EXPIRE', K.record, ttl)
+redis.call('HINCRBY', K.counts, 'published', 1)
+redis.call('HINCRBY', K.feed_counts, 'published', 1)
 return {'published', sid}

@@ -2,19 +2,22 @@
 
 Every terminal outcome of an entry is written by one Lua script that first claims the
 entry's outcome key, so a task that runs twice (at-least-once delivery) writes nothing twice.
+This module owns the outcome value kept under that key (``outcome.lua`` is its Lua side)
+and names the KEYS and ARGV of the scripts it runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from importlib.resources import files
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import redis
 
 from pipeline import keys
-from pipeline.connection import redis_errors
+from pipeline.connection import LuaScript, redis_errors
 from pipeline.dedupe import near_duplicate_anchors, text_fingerprint, url_id
 from pipeline.models import Article, FeedEntry, Outcome, OutcomeKind, utc_now
 from pipeline.settings import Settings
@@ -23,9 +26,82 @@ SCHEMA_VERSION = "1"
 MIN_ANCHORS = 3
 """Texts with fewer near-duplicate anchors are only compared exactly."""
 _ENCODER = msgspec.json.Encoder()
-_PUBLISH_LUA = files("pipeline").joinpath("publish.lua").read_text(encoding="utf-8")
-_UPDATE_LUA = files("pipeline").joinpath("publish_update.lua").read_text(encoding="utf-8")
-_RECORD_LUA = files("pipeline").joinpath("publish_record.lua").read_text(encoding="utf-8")
+OUTCOME_LUA = ("pipeline", "outcome.lua")
+"""The Lua side of :func:`outcome_value` / :func:`parse_outcome`, for scripts that need it."""
+_PUBLISH = LuaScript(
+    "pipeline",
+    "publish.lua",
+    keys=(
+        "entry_outcome",
+        "article_outcome",
+        "fingerprint",
+        "articles",
+        "events",
+        "counts",
+        "feed_counts",
+        "record",
+    ),
+    args=(
+        "ttl",
+        "article_id",
+        "entry_id",
+        "entry_url",
+        "feed_url",
+        "now_ms",
+        "threshold",
+        "min_anchors",
+        "digests",
+    ),
+    libraries=(OUTCOME_LUA,),
+)
+_UPDATE = LuaScript(
+    "pipeline",
+    "publish_update.lua",
+    keys=("record", "articles", "counts", "feed_counts"),
+    args=("ttl", "digests"),
+)
+_RECORD = LuaScript(
+    "pipeline",
+    "publish_record.lua",
+    keys=("entry_outcome", "stream", "counts", "feed_counts"),
+    args=("ttl", "kind", "reason"),
+    libraries=(OUTCOME_LUA,),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedOutcome:
+    """The outcome value of an entry, as kept under ``keys.url_outcome``."""
+
+    kind: str
+    """published, duplicate, dropped or dead."""
+    ref: str
+    """published: the article id; duplicate: the article it duplicates; else the reason."""
+    stream_id: str = ""
+    """published: the article's stream entry id."""
+
+
+def outcome_value(kind: str, ref: str, stream_id: str = "") -> str:
+    """The stored form of an outcome: ``kind|ref`` or ``kind|ref|stream id``."""
+    return "|".join((kind, ref, stream_id) if stream_id else (kind, ref))
+
+
+def parse_outcome(value: str) -> RecordedOutcome:
+    """An outcome value read back."""
+    kind, _, rest = value.partition("|")
+    ref, _, stream_id = rest.partition("|")
+    return RecordedOutcome(kind, ref, stream_id)
+
+
+def recorded_outcome(client: redis.Redis, entry_url: str) -> str | None:
+    """The outcome value already recorded for this URL, if any (one GET; never claims).
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    with redis_errors("outcome lookup failed", url=entry_url):
+        value = client.get(keys.url_outcome(url_id(entry_url)))
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def encode_article(article: Article, kind: str = "article") -> dict[str, bytes | str]:
@@ -72,9 +148,6 @@ class Publisher:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self._redis = client
         self._settings = settings
-        self._publish = client.register_script(_PUBLISH_LUA)
-        self._record = client.register_script(_RECORD_LUA)
-        self._update = client.register_script(_UPDATE_LUA)
 
     def publish_article(self, article: Article, entry: FeedEntry) -> Outcome:
         """Publish ``article`` unless this entry already has an outcome or it is a duplicate.
@@ -84,31 +157,31 @@ class Publisher:
         """
         entry_id = url_id(entry.url)
         fingerprint = text_fingerprint(article.text)
-        script_keys = [
-            keys.url_outcome(entry_id),
-            keys.url_outcome(article.id),
-            keys.content_fingerprint(fingerprint),
-            keys.ARTICLES_STREAM,
-            keys.EVENTS_STREAM,
-            keys.OUTCOME_COUNTS,
-            keys.feed_outcomes(entry.feed_url),
-            keys.article_record(article.id),
-            *(keys.near_duplicate_anchor(a) for a in near_duplicate_anchors(article.text)),
-        ]
-        args: list[Any] = [
-            self._settings.dedupe_ttl_s,
-            article.id,
-            entry_id,
-            entry.url,
-            entry.feed_url,
-            _now_ms(),
-            self._settings.near_duplicate_threshold,
-            MIN_ANCHORS,
-            field_digests(article, fingerprint),
-        ]
-        for name, value in encode_article(article).items():
-            args += [name, value]
-        kind, detail = self._run(self._publish, script_keys, args, entry.url)
+        script_keys = {
+            "entry_outcome": keys.url_outcome(entry_id),
+            "article_outcome": keys.url_outcome(article.id),
+            "fingerprint": keys.content_fingerprint(fingerprint),
+            "articles": keys.ARTICLES_STREAM,
+            "events": keys.EVENTS_STREAM,
+            "counts": keys.OUTCOME_COUNTS,
+            "feed_counts": keys.feed_outcomes(entry.feed_url),
+            "record": keys.article_record(article.id),
+        }
+        args = {
+            "ttl": self._settings.dedupe_ttl_s,
+            "article_id": article.id,
+            "entry_id": entry_id,
+            "entry_url": entry.url,
+            "feed_url": entry.feed_url,
+            "now_ms": _now_ms(),
+            "threshold": self._settings.near_duplicate_threshold,
+            "min_anchors": MIN_ANCHORS,
+            "digests": field_digests(article, fingerprint),
+        }
+        anchors = [keys.near_duplicate_anchor(a) for a in near_duplicate_anchors(article.text)]
+        kind, detail = self._run(
+            _PUBLISH, script_keys, args, entry.url, anchors, _pairs(encode_article(article))
+        )
         if kind == "already":
             return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=detail)
         return Outcome(kind=OutcomeKind(kind), url=entry.url, ref=detail)
@@ -122,16 +195,15 @@ class Publisher:
         Raises:
             RedisUnavailable: the script could not run; nothing was written.
         """
-        script_keys = [
-            keys.article_record(article.id),
-            keys.ARTICLES_STREAM,
-            keys.OUTCOME_COUNTS,
-            keys.feed_outcomes(entry.feed_url),
-        ]
-        args: list[Any] = [self._settings.dedupe_ttl_s, field_digests(article)]
-        for name, value in encode_article(article, "article.updated").items():
-            args += [name, value]
-        kind, detail = self._run(self._update, script_keys, args, entry.url)
+        script_keys = {
+            "record": keys.article_record(article.id),
+            "articles": keys.ARTICLES_STREAM,
+            "counts": keys.OUTCOME_COUNTS,
+            "feed_counts": keys.feed_outcomes(entry.feed_url),
+        }
+        args = {"ttl": self._settings.dedupe_ttl_s, "digests": field_digests(article)}
+        fields = _pairs(encode_article(article, "article.updated"))
+        kind, detail = self._run(_UPDATE, script_keys, args, entry.url, (), fields)
         if kind == "unknown":
             return self.publish_article(article, entry)
         return Outcome(kind=OutcomeKind(kind), url=entry.url, ref=detail)
@@ -146,12 +218,12 @@ class Publisher:
         """
         entry_id = url_id(entry.url)
         stream = keys.DEAD_STREAM if kind is OutcomeKind.DEAD else keys.EVENTS_STREAM
-        script_keys = [
-            keys.url_outcome(entry_id),
-            stream,
-            keys.OUTCOME_COUNTS,
-            keys.feed_outcomes(entry.feed_url),
-        ]
+        script_keys = {
+            "entry_outcome": keys.url_outcome(entry_id),
+            "stream": stream,
+            "counts": keys.OUTCOME_COUNTS,
+            "feed_counts": keys.feed_outcomes(entry.feed_url),
+        }
         fields = {
             "type": kind.value,
             "id": entry_id,
@@ -163,23 +235,31 @@ class Publisher:
             "at": str(_now_ms()),
             "entry": _ENCODER.encode(entry.to_message()),
         }
-        args: list[Any] = [
-            self._settings.dedupe_ttl_s,
-            kind.value,
-            f"{kind.value}|{reason}",
-        ]
-        for name, value in fields.items():
-            args += [name, value]
-        status, detail = self._run(self._record, script_keys, args, entry.url)
+        args = {"ttl": self._settings.dedupe_ttl_s, "kind": kind.value, "reason": reason}
+        status, detail = self._run(_RECORD, script_keys, args, entry.url, (), _pairs(fields))
         if status == "already":
             return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=detail)
         return Outcome(kind=kind, url=entry.url, ref=detail, reason=reason)
 
-    @staticmethod
-    def _run(script: Any, script_keys: list[str], args: list[Any], url: str) -> tuple[str, str]:
+    def _run(
+        self,
+        script: LuaScript,
+        script_keys: dict[str, str],
+        args: dict[str, Any],
+        url: str,
+        more_keys: Sequence[str],
+        more_args: Sequence[Any],
+    ) -> tuple[str, str]:
         with redis_errors("stream write failed", url=url):
-            kind, detail = script(keys=script_keys, args=args)
+            kind, detail = script(
+                self._redis, script_keys, args, more_keys=more_keys, more_args=more_args
+            )
         return _text(kind), _text(detail)
+
+
+def _pairs(fields: Mapping[str, bytes | str]) -> list[bytes | str]:
+    """Stream fields as the flat name, value, ... list XADD takes."""
+    return [item for pair in fields.items() for item in pair]
 
 
 def _text(value: bytes | str) -> str:

@@ -7,7 +7,7 @@ import socket
 import pytest
 import redis
 
-from pipeline.connection import redis_errors
+from pipeline.connection import LuaScript, redis_errors
 from pipeline.errors import RedisUnavailable
 
 
@@ -34,3 +34,21 @@ def test_other_errors_pass_through(redis_client: redis.Redis) -> None:
         raise KeyError("not ours")
     with redis_errors("x"):
         assert redis_client.ping()
+
+
+TAKE = LuaScript("pipeline.polling", "lease_take.lua", keys=("lease",), args=("owner", "ttl_ms"))
+
+
+def test_lua_script_binds_names_and_survives_a_script_flush(redis_client: redis.Redis) -> None:
+    assert TAKE(redis_client, {"lease": "newsflow:t"}, {"owner": "a", "ttl_ms": 5000}) == 1
+    redis_client.script_flush()  # a restarted server has no scripts: EVAL once, then EVALSHA
+    assert TAKE(redis_client, {"lease": "newsflow:t"}, {"owner": "b", "ttl_ms": 5000}) == 0
+    assert redis_client.script_exists(TAKE.sha) == [True]
+    assert TAKE.source.startswith("local K = {lease = KEYS[1]}\nlocal A = {owner = ARGV[1]")
+
+
+def test_lua_script_refuses_missing_or_unknown_names(redis_client: redis.Redis) -> None:
+    with pytest.raises(ValueError, match=r"lease_take.lua takes \['owner', 'ttl_ms'\]"):
+        TAKE(redis_client, {"lease": "newsflow:t"}, {"owner": "a"})
+    with pytest.raises(ValueError, match="lease_take.lua takes"):
+        TAKE(redis_client, {"lease": "k", "other": "k2"}, {"owner": "a", "ttl_ms": 1})

@@ -12,7 +12,14 @@ import redis
 from pipeline import keys
 from pipeline.dedupe import url_id
 from pipeline.models import FeedEntry, OutcomeKind
-from pipeline.publish import Publisher, decode_body
+from pipeline.publish import (
+    Publisher,
+    RecordedOutcome,
+    decode_body,
+    outcome_value,
+    parse_outcome,
+    recorded_outcome,
+)
 from pipeline.settings import Settings
 from tests.factories import entry_for, make_article
 
@@ -164,3 +171,19 @@ def test_changed_page_publishes_a_new_version_once(
         make_article("https://example.com/new"), entry_for("https://example.com/new")
     )
     assert unknown.kind is OutcomeKind.PUBLISHED
+
+
+def test_outcome_values_written_by_lua_read_back_in_python(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """outcome.lua and publish.outcome_value/parse_outcome are one format."""
+    publisher = Publisher(redis_client, settings)
+    url, other = "https://example.com/a", "https://example.com/b"
+    publisher.publish_article(make_article(url), entry_for(url))
+    [(stream_id, _)] = redis_client.xrange(keys.ARTICLES_STREAM)
+    published = parse_outcome(recorded_outcome(redis_client, url) or "")
+    assert published == RecordedOutcome("published", url_id(url), stream_id.decode())
+    publisher.record_outcome(entry_for(other), OutcomeKind.DEAD, "fetch_timeout")
+    dead = recorded_outcome(redis_client, other)
+    assert dead == outcome_value("dead", "fetch_timeout")
+    assert parse_outcome(dead) == RecordedOutcome("dead", "fetch_timeout")

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
-from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +21,7 @@ import redis
 from protego import Protego
 
 from pipeline import keys
-from pipeline.connection import redis_errors
+from pipeline.connection import LuaScript, redis_errors
 from pipeline.errors import (
     BlockedByRobots,
     FetchRefused,
@@ -33,8 +32,13 @@ from pipeline.fetch.client import Fetcher, fetch_page
 from pipeline.models import Page
 from pipeline.settings import FetchSettings
 
-_GATE_LUA = files("pipeline.fetch").joinpath("host_gate.lua").read_text(encoding="utf-8")
-_COOLDOWN_LUA = files("pipeline.fetch").joinpath("host_cooldown.lua").read_text(encoding="utf-8")
+_GATE = LuaScript(
+    "pipeline.fetch",
+    "host_gate.lua",
+    keys=("schedule", "slots", "cooldown"),
+    args=("interval_ms", "burst", "max_concurrent", "lease_ms", "token"),
+)
+_COOLDOWN = LuaScript("pipeline.fetch", "host_cooldown.lua", keys=("cooldown",), args=("ms",))
 _ROBOTS_MAX_BYTES = 512 * 1024
 _ROBOTS_TYPES = ("text/plain", "text/html", "application/octet-stream", "text/x-robots")
 
@@ -50,8 +54,6 @@ class HostGate:
     def __init__(self, client: redis.Redis, settings: FetchSettings) -> None:
         self._redis = client
         self._settings = settings
-        self._gate = client.register_script(_GATE_LUA)
-        self._cooldown = client.register_script(_COOLDOWN_LUA)
 
     @contextlib.contextmanager
     def slot(self, url: str, *, rate: float | None = None) -> Iterator[None]:
@@ -78,22 +80,25 @@ class HostGate:
             RedisUnavailable: Redis could not be reached.
         """
         ms = max(1, int(seconds * 1000))
-        self._run(self._cooldown, [keys.host_cooldown(host_of(url))], [ms], url)
+        self._run(_COOLDOWN, {"cooldown": keys.host_cooldown(host_of(url))}, {"ms": ms}, url)
 
     def _acquire(self, host: str, rate: float, url: str) -> str:
         token = uuid.uuid4().hex
-        script_keys = [keys.host_schedule(host), keys.host_slots(host), keys.host_cooldown(host)]
-        lease_ms = int((self._settings.deadline_s + 10) * 1000)
-        args = [
-            max(1, int(1000 / rate)),
-            self._settings.burst_per_host,
-            self._settings.max_concurrent_per_host,
-            lease_ms,
-            token,
-        ]
+        script_keys = {
+            "schedule": keys.host_schedule(host),
+            "slots": keys.host_slots(host),
+            "cooldown": keys.host_cooldown(host),
+        }
+        args = {
+            "interval_ms": max(1, int(1000 / rate)),
+            "burst": self._settings.burst_per_host,
+            "max_concurrent": self._settings.max_concurrent_per_host,
+            "lease_ms": int((self._settings.deadline_s + 10) * 1000),
+            "token": token,
+        }
         give_up = time.monotonic() + self._settings.max_throttle_wait_s
         while True:
-            wait_s = int(self._run(self._gate, script_keys, args, url)) / 1000
+            wait_s = int(self._run(_GATE, script_keys, args, url)) / 1000
             if wait_s == 0:
                 return token
             if time.monotonic() + wait_s > give_up:
@@ -102,10 +107,11 @@ class HostGate:
                 )
             time.sleep(wait_s)
 
-    @staticmethod
-    def _run(script: Any, script_keys: list[str], args: list[Any], url: str) -> Any:
+    def _run(
+        self, script: LuaScript, script_keys: dict[str, str], args: dict[str, Any], url: str
+    ) -> Any:
         with redis_errors("host gate unavailable", url=url):
-            return script(keys=script_keys, args=args)
+            return script(self._redis, script_keys, args)
 
 
 class RobotsCache:

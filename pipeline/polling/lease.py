@@ -11,19 +11,12 @@ import socket
 
 import redis
 
-from pipeline.connection import redis_errors
+from pipeline.connection import LuaScript, redis_errors
 
-_TAKE_OR_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_TAKE_OR_RENEW = LuaScript(
+    "pipeline.polling", "lease_take.lua", keys=("lease",), args=("owner", "ttl_ms")
+)
+_RELEASE = LuaScript("pipeline.polling", "lease_release.lua", keys=("lease",), args=("owner",))
 
 
 class Lease:
@@ -35,8 +28,7 @@ class Lease:
         self.key = key
         self.owner = owner or f"{socket.gethostname()}-{os.getpid()}"
         self._ttl_ms = int(ttl_s * 1000)
-        self._take = client.register_script(_TAKE_OR_RENEW)
-        self._release = client.register_script(_RELEASE)
+        self._client = client
 
     def hold(self) -> bool:
         """Take the lease if it is free, or renew it if we hold it; False if another does.
@@ -45,9 +37,10 @@ class Lease:
             RedisUnavailable: Redis could not be reached.
         """
         with redis_errors(f"lease {self.key} unavailable"):
-            return bool(self._take(keys=[self.key], args=[self.owner, self._ttl_ms]))
+            args = {"owner": self.owner, "ttl_ms": self._ttl_ms}
+            return bool(_TAKE_OR_RENEW(self._client, {"lease": self.key}, args))
 
     def release(self) -> None:
         """Give the lease up at once (a standby takes over without waiting for the TTL)."""
         with contextlib.suppress(redis.RedisError):  # else it expires on its own
-            self._release(keys=[self.key], args=[self.owner])
+            _RELEASE(self._client, {"lease": self.key}, {"owner": self.owner})

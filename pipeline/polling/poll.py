@@ -13,13 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Any
 
 import redis
 
 from pipeline import keys
-from pipeline.connection import redis_errors
+from pipeline.connection import LuaScript, redis_errors
 from pipeline.dedupe import url_id
 from pipeline.errors import (
     DropArticle,
@@ -45,7 +44,9 @@ from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
 from pipeline.settings import FeedConfig, Settings
 
 log = logging.getLogger(__name__)
-_ENQUEUED_LUA = files("pipeline.polling").joinpath("enqueued.lua").read_text(encoding="utf-8")
+_ENQUEUED = LuaScript(
+    "pipeline.polling", "enqueued.lua", keys=("seen", "enqueued", "feed_counts"), args=("ttl",)
+)
 Enqueue = Callable[[Sequence[FeedEntry]], None]
 """Sends entries to the workers; returns only once the broker has them all."""
 
@@ -333,12 +334,15 @@ def _mark_enqueued(
     """Mark new entries seen and count their URLs as enqueued (once each), in one call."""
     if not fresh:
         return 0
-    script_keys = [keys.feed_seen(feed_url), keys.ENQUEUED_COUNT, keys.feed_outcomes(feed_url)]
-    args: list[Any] = [ttl_s]
-    for key, entry in fresh.items():
-        script_keys.append(keys.enqueued_marker(url_id(entry.url)))
-        args += [key, _seen_value(entry, now)]
-    return int(client.register_script(_ENQUEUED_LUA)(keys=script_keys, args=args))
+    script_keys = {
+        "seen": keys.feed_seen(feed_url),
+        "enqueued": keys.ENQUEUED_COUNT,
+        "feed_counts": keys.feed_outcomes(feed_url),
+    }
+    markers = [keys.enqueued_marker(url_id(entry.url)) for entry in fresh.values()]
+    seen = [item for key, entry in fresh.items() for item in (key, _seen_value(entry, now))]
+    new = _ENQUEUED(client, script_keys, {"ttl": ttl_s}, more_keys=markers, more_args=seen)
+    return int(new)
 
 
 def _marker(entry: FeedEntry) -> str:

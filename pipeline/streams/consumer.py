@@ -17,21 +17,20 @@ import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Any
 
 import msgspec
 import redis
 
 from pipeline import keys
-from pipeline.connection import redis_errors
+from pipeline.connection import LuaScript, redis_errors
 from pipeline.publish import decode_body
 
 log = logging.getLogger(__name__)
 
 _ERRORS_KEPT = 1000
-_DEAD_LETTER_LUA = (
-    files("pipeline.streams").joinpath("consumer_dead.lua").read_text(encoding="utf-8")
+_DEAD_LETTER = LuaScript(
+    "pipeline.streams", "consumer_dead.lua", keys=("stream", "dead"), args=("group", "stream_id")
 )
 
 RawEntry = tuple[bytes, dict[bytes, bytes]]
@@ -120,7 +119,6 @@ class Consumer:
         self._max_deliveries = max_deliveries
         self._count = count
         self._block_ms = block_ms
-        self._dead_letter_script = client.register_script(_DEAD_LETTER_LUA)
         self._errors: dict[str, str] = {}
         self._stopping = False
         self._claim_cursor = "0-0"
@@ -298,11 +296,13 @@ class Consumer:
             "error": self._errors.pop(stream_id, "")[:2000],
             "at": str(int(time.time() * 1000)),
         }
-        args: list[Any] = [self.group, stream_id]
-        for name, value in record.items():
-            args += [name, value]
         with redis_errors("dead-letter write failed"):
-            written = self._dead_letter_script(keys=[self.stream, keys.DEAD_STREAM], args=args)
+            written = _DEAD_LETTER(
+                self._client,
+                {"stream": self.stream, "dead": keys.DEAD_STREAM},
+                {"group": self.group, "stream_id": stream_id},
+                more_args=[item for pair in record.items() for item in pair],
+            )
         if written:
             self.dead_lettered += 1
             log.warning(

@@ -1,4 +1,4 @@
--- Count up to ARGV[3] entries of KEYS[1] in [ARGV[1], ARGV[2]]: {count, last id}.
-local rows = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])
+-- Count up to A.page entries of K.stream in [A.start, A.stop]: {count, last id}.
+local rows = redis.call('XRANGE', K.stream, A.start, A.stop, 'COUNT', A.page)
 if #rows == 0 then return {0, ''} end
 return {#rows, rows[#rows][1]}

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Any
 
 import redis
 
 from pipeline import keys
-from pipeline.connection import redis_errors
+from pipeline.connection import LuaScript, redis_errors
 from pipeline.dedupe import url_id
 from pipeline.models import FeedEntry
+from pipeline.publish import OUTCOME_LUA
 
-_REOPEN_LUA = files("pipeline.streams").joinpath("reopen.lua").read_text(encoding="utf-8")
+_REOPEN = LuaScript(
+    "pipeline.streams",
+    "reopen.lua",
+    keys=("dead", "entry_outcome", "counts", "feed_counts"),
+    args=("stream_id",),
+    libraries=(OUTCOME_LUA,),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,16 +62,13 @@ def reopen_dead(client: redis.Redis, stream_id: str) -> FeedEntry | None:
             return None
         fields = {k.decode(): v.decode() for k, v in raw[0][1].items()}
         entry = FeedEntry.from_message(json.loads(fields.get("entry", "{}")) or {"url": ""})
-        script = client.register_script(_REOPEN_LUA)
-        message: Any = script(
-            keys=[
-                keys.DEAD_STREAM,
-                keys.url_outcome(url_id(entry.url)),
-                keys.OUTCOME_COUNTS,
-                keys.feed_outcomes(entry.feed_url),
-            ],
-            args=[stream_id],
-        )
+        script_keys = {
+            "dead": keys.DEAD_STREAM,
+            "entry_outcome": keys.url_outcome(url_id(entry.url)),
+            "counts": keys.OUTCOME_COUNTS,
+            "feed_counts": keys.feed_outcomes(entry.feed_url),
+        }
+        message: Any = _REOPEN(client, script_keys, {"stream_id": stream_id})
     return FeedEntry.from_message(json.loads(message)) if message else None
 
 

@@ -6,13 +6,12 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from importlib.resources import files
 from typing import Any
 
 import redis
 
 from pipeline import keys
-from pipeline.connection import redis_errors
+from pipeline.connection import LuaScript, redis_errors
 from pipeline.errors import ConfigError
 from pipeline.streams.consumer import _decode, _text
 
@@ -23,7 +22,9 @@ MAX_SEQ = 2**64 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STREAM_ID = re.compile(r"^(\d+)(?:-(\d+))?$")
 _PAGE = 1000
-_COUNT_LUA = files("pipeline.streams").joinpath("count_range.lua").read_text(encoding="utf-8")
+_COUNT = LuaScript(
+    "pipeline.streams", "count_range.lua", keys=("stream",), args=("start", "stop", "page")
+)
 
 
 def stream_position(text: str, *, end: bool = False) -> str:
@@ -84,11 +85,12 @@ def count_entries(
     Raises:
         RedisUnavailable: Redis failed.
     """
-    script = client.register_script(_COUNT_LUA)
     total, cursor = 0, start
     while True:
         with redis_errors("stream count failed"):
-            found, last = script(keys=[stream], args=[cursor, end, _PAGE])
+            found, last = _COUNT(
+                client, {"stream": stream}, {"start": cursor, "stop": end, "page": _PAGE}
+            )
         total += int(found)
         if int(found) < _PAGE:
             return total
