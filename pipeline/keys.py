@@ -26,14 +26,13 @@ FEED_SCHEDULE = "newsflow:schedule"
 """Sorted set: feed URL -> its next poll time (unix seconds)."""
 POLLER_LEASE = "newsflow:poller:lock"
 """String key: the poller process allowed to poll now (a lease renewed while it runs)."""
+POLLER_ROUNDS = "newsflow:poller:rounds"
+"""Counter: poll rounds run by the active poller (each takes due feeds once)."""
 CELERY_KEY_PREFIX = "newsflow:q:"
 """kombu ``global_keyprefix``: every Celery queue key lives below it."""
 CELERY_QUEUE = "newsflow.articles"
 TASK_QUEUE = CELERY_KEY_PREFIX + CELERY_QUEUE
 """List: the tasks waiting for a worker (the broker's queue, as kombu names it)."""
-
-URL_TTL_S = 7 * 24 * 3600
-"""How long an entry's outcome is remembered: longer than any redelivery horizon."""
 
 
 def digest(text: str) -> str:

@@ -10,6 +10,7 @@ import json
 import pathlib
 import re
 import shlex
+import tomllib
 from typing import Any
 
 import pytest
@@ -272,10 +273,28 @@ def test_dockerfile_copies_existing_paths() -> None:
             assert source.rstrip("/") not in ignored, f"{source} is in .dockerignore"
 
 
-@pytest.mark.parametrize("path", [".git", ".venv", "tests/", "artifacts/", ".env"])
+@pytest.mark.parametrize("path", [".git", ".venv", "tests/", "bench/", "artifacts/", ".env"])
 def test_dockerignore_excludes(path: str) -> None:
     lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
     assert path in lines
+
+
+def test_image_ships_no_benchmarks() -> None:
+    """The image copies the packages it runs, never bench/ (nor the whole context)."""
+    sources = {
+        source.rstrip("/")
+        for keyword, args in _dockerfile_instructions()
+        if keyword == "COPY" and not args.startswith("--from")
+        for source in args.split()[:-1]
+    }
+    assert {"pipeline", "workers"} <= sources
+    assert not sources & {"bench", ".", "tests"}
+    assert "psutil" not in _project_dependencies()  # only the bench extra needs it
+
+
+def _project_dependencies() -> str:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return " ".join(project["dependencies"])
 
 
 def test_every_service_has_a_healthcheck() -> None:

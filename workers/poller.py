@@ -23,7 +23,7 @@ from pipeline.ops.stats import read_task_queue
 from pipeline.polling.lease import Lease
 from pipeline.polling.poll import PollResult, poll_feed
 from pipeline.polling.registry import registered_feeds, seed_feeds
-from pipeline.polling.schedule import due_feeds, reconcile_schedule, seconds_until_due
+from pipeline.polling.schedule import count_round, due_feeds, reconcile_schedule, seconds_until_due
 from pipeline.settings import FeedConfig, Settings
 from pipeline.streams.retention import trim_all
 from workers.app import app, entry_task
@@ -225,6 +225,7 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
                 if time.monotonic() >= next_trim:
                     _trim(client, settings)
                     next_trim = time.monotonic() + settings.trim_interval_s
+                count_round(client)
             stop.wait(_idle_s(client) if leading else 1.0)
     finally:
         lease.release()

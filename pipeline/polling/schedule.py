@@ -88,3 +88,13 @@ def reconcile_schedule(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> in
         if missing:
             client.zadd(keys.FEED_SCHEDULE, missing, nx=True)
     return len(missing)
+
+
+def count_round(client: redis.Redis) -> int:
+    """Count one poll round of the active poller (``keys.POLLER_ROUNDS``); the new count.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    with redis_errors("poll schedule unavailable"):
+        return int(client.incr(keys.POLLER_ROUNDS))

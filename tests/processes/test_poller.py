@@ -156,12 +156,12 @@ def test_three_new_items_are_enqueued_and_a_restart_enqueues_none(
     restarted = _start_poller(env, logs)
     try:
         wait_for(lambda: redis_client.get(keys.POLLER_LEASE) is not None, 30, "the restart")
-        time.sleep(3)  # several rounds of the restarted poller: nothing is due yet
+        _wait_rounds(redis_client, 3)  # the restarted poller's rounds: nothing is due yet
         assert fixture_site.count("/feed.xml") == 1 and len(queued_entries(redis_client)) == 5
         fixture_site.routes["/feed.xml"] = _items(fixture_site, 8)
         redis_client.zadd(keys.FEED_SCHEDULE, {feed_url: 0})  # its next poll time comes
         wait_for(lambda: fixture_site.count("/feed.xml") == 2, 30, "the second poll")
-        time.sleep(1)
+        _wait_rounds(redis_client, 2)  # the round of that poll has sent its tasks
         assert len(set(queued_entries(redis_client))) == 8 and redis_client.llen(QUEUE) == 3
         assert redis_client.zscore(keys.FEED_SCHEDULE, feed_url) > time.time() + 200
     finally:
@@ -192,7 +192,7 @@ def test_polling_pauses_while_the_queue_is_full_and_resumes_once_it_drains(
         wait_for(lambda: "polling paused" in logs.read_text(), 30, "the pause")
         fixture_site.routes["/feed.xml"] = _items(fixture_site, 5)
         redis_client.zadd(keys.FEED_SCHEDULE, {feed_url: 0})  # due again: the queue is full
-        time.sleep(2)  # several rounds
+        _wait_rounds(redis_client, 3)
         assert fixture_site.count("/feed.xml") == 1 and redis_client.llen(QUEUE) == 3
         redis_client.delete(QUEUE)  # the workers caught up
         wait_for(lambda: redis_client.llen(QUEUE) == 2, 30, "the 2 new entries")
@@ -280,3 +280,13 @@ def test_bad_feeds_get_a_status_and_a_log_line_and_good_feeds_keep_going(
         assert f"poll feed={url} status=" in done.stderr
         assert redis_client.zscore(keys.FEED_SCHEDULE, url) > now  # all scheduled again
     assert redis_client.zscore(keys.FEED_SCHEDULE, second_host.url("/down.xml")) >= now + 100
+
+
+def _wait_rounds(client: redis.Redis, rounds: int) -> None:
+    """Wait until the active poller has run ``rounds`` more poll rounds."""
+    start = int(client.get(keys.POLLER_ROUNDS) or 0)
+    wait_for(
+        lambda: int(client.get(keys.POLLER_ROUNDS) or 0) >= start + rounds,
+        30,
+        f"{rounds} poll rounds",
+    )
