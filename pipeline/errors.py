@@ -2,7 +2,7 @@
 
     PipelineError                  root: carries the URL it is about (may be "")
     ├── RetryableError             transient: try the same work again later
-    │   ├── FetchTimeout           the origin did not answer within the deadline
+    │   ├── FetchTimeout           no response by the deadline, or the body stalled
     │   ├── UpstreamUnavailable    connection failure, 5xx or 429 from the origin
     │   ├── HostThrottled          the host's shared rate limit or cooldown says "later"
     │   └── RedisUnavailable       Redis could not be reached or refused the write
@@ -10,9 +10,12 @@
     │   ├── BlockedDestination     the SSRF guard refused the address or scheme
     │   ├── BlockedByRobots        the site's robots.txt disallows the URL
     │   ├── FetchRefused           4xx (not 429), wrong content type, body too large,
-    │   │                          too many redirects
+    │   │   │                      too many redirects
+    │   │   └── UndecodableBody    a corrupt Content-Encoding, or more than 5 stacked
+    │   ├── TooSlow                headers came, the body did not finish by the deadline
     │   ├── NotAnArticle           the page has no article (empty, too short, listing)
     │   ├── ExtractionFailed       the extractor crashed or gave up on this page
+    │   ├── PageTooComplex         too many elements, too deep or too wide to extract
     │   └── TaskTimeLimit          the whole task ran past its soft time limit
     ├── FeedError                  a feed could not be fetched or parsed (poller logs it)
     └── ConfigError                bad configuration: the process must not start
@@ -45,7 +48,7 @@ class RetryableError(PipelineError):
 
 
 class FetchTimeout(RetryableError):
-    """The origin did not send the whole response within the fetch deadline."""
+    """No response headers by the fetch deadline, or no body byte for ``read_timeout_s``."""
 
     reason = "fetch_timeout"
 
@@ -108,6 +111,18 @@ class FetchRefused(DropArticle):
     reason = "fetch_refused"
 
 
+class UndecodableBody(FetchRefused):
+    """The body's Content-Encoding is corrupt, or more codings are stacked than we decode."""
+
+    reason = "undecodable_body"
+
+
+class TooSlow(DropArticle):
+    """The origin sent its headers but not the whole body within the fetch deadline."""
+
+    reason = "too_slow"
+
+
 class NotAnArticle(DropArticle):
     """The page holds no article: empty, too short, a login/consent/bot wall, or a listing."""
 
@@ -123,6 +138,12 @@ class ExtractionFailed(DropArticle):
     """The extractor raised or returned nothing usable for this page."""
 
     reason = "extraction_failed"
+
+
+class PageTooComplex(DropArticle):
+    """The page's markup is far larger or deeper than any real page's (refused unextracted)."""
+
+    reason = "page_too_complex"
 
 
 class TaskTimeLimit(DropArticle):

@@ -1,10 +1,12 @@
 """Article extraction from HTML. The only module that imports trafilatura.
 
-The page is parsed once. :mod:`pipeline.article.metadata` and :mod:`pipeline.article.images`
-read what it declares about itself; trafilatura's ``bare_extraction`` (fast precision pass, no
-comments, no metadata) finds the main text, as blocks; :mod:`pipeline.article.completion` adds
-prose paragraphs it skipped inside the same article container. When that body is short, a full
-recall pass and the page's JSON-LD ``articleBody`` are second opinions, and the longest one wins.
+The page is parsed once, and only if :mod:`pipeline.article.bounds` finds its markup, then its
+tree, within the size and shape of real pages (else PageTooComplex, before any extraction).
+:mod:`pipeline.article.metadata` and :mod:`pipeline.article.images` read what it declares about
+itself; trafilatura's ``bare_extraction`` (fast precision pass, no comments, no metadata) finds
+the main text, as blocks; :mod:`pipeline.article.completion` adds prose paragraphs it skipped
+inside the same article container. When that body is short, a full recall pass and the page's
+JSON-LD ``articleBody`` are second opinions, and the longest one wins.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from trafilatura.settings import Document, Extractor
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
+from pipeline.article.bounds import check_markup, check_tree
 from pipeline.article.completion import missed_paragraphs
 from pipeline.article.images import read_figures
 from pipeline.article.metadata import Declared, read_declared
@@ -137,11 +140,14 @@ def extract_document(page: Page, *, options: ExtractOptions) -> Extraction:
     Raises:
         ExtractionFailed: the page could not be parsed, or trafilatura raised on it.
         NotAnArticle: no main text was found.
+        PageTooComplex: the page has far more tags, elements or nesting than real pages.
     """
+    check_markup(page.html, page.url)
     try:
         tree = load_html(page.html)
         if tree is None:
             raise NotAnArticle("page has no HTML tree", url=page.url)
+        check_tree(tree, page.url)
         declared = read_declared(tree, page.final_url)
         figures = read_figures(tree, page.final_url)
         blocks, source = _body(tree, page, declared, options)
