@@ -5,6 +5,8 @@
 - A per-host cooldown set from 429/503 ``Retry-After``: nobody fetches that host until it ends.
 - robots.txt fetched once per origin by one process, cached in Redis with a TTL, honoured
   (disallow and Crawl-delay) by all.
+- All of it hop by hop (:func:`polite_hops`): a redirect's target passes its own robots.txt
+  and takes a slot of its own host, inside the fetch's one deadline.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from pipeline.connection import LuaScript, redis_errors
 from pipeline.errors import (
     BlockedByRobots,
     FetchRefused,
+    FetchTimeout,
     HostThrottled,
+    TooSlow,
+    UndecodableBody,
     UpstreamUnavailable,
 )
-from pipeline.fetch.client import Fetcher, fetch_page
+from pipeline.fetch.client import Fetcher, HopGate, fetch_page
 from pipeline.models import Page
 from pipeline.settings import FetchSettings
 
@@ -131,8 +136,11 @@ class RobotsCache:
         self._agent = fetcher.settings.user_agent.split("/")[0].strip() or "*"
         self._local: dict[str, tuple[float, str]] = {}
 
-    def check(self, url: str) -> float | None:
+    def check(self, url: str, *, holding: str | None = None) -> float | None:
         """Refuse a disallowed URL; return the origin's Crawl-delay in seconds, if any.
+
+        ``holding``: the caller holds a slot of this host, so a robots.txt download from it
+        goes under that slot (waiting for a second one could wait for our own).
 
         Raises:
             BlockedByRobots: robots.txt disallows the URL for our user agent.
@@ -140,26 +148,26 @@ class RobotsCache:
                 now (retry later: an unreachable robots.txt never allows or drops).
             RedisUnavailable: Redis could not be reached.
         """
-        rules = _parse_robots(self._robots_body(url))
+        rules = _parse_robots(self._robots_body(url, holding))
         if not rules.can_fetch(url, self._agent):
             raise BlockedByRobots("disallowed by robots.txt", url=url)
         delay = rules.crawl_delay(self._agent)
         return float(delay) if delay else None
 
-    def _robots_body(self, url: str) -> str:
+    def _robots_body(self, url: str, holding: str | None) -> str:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1].lower()}"
         now = time.monotonic()
         expires, body = self._local.get(origin, (0.0, ""))
         if now < expires:
             return body
-        body = self._shared_body(origin, url)
+        body = self._shared_body(origin, url, holding)
         if len(self._local) >= self.LOCAL_MAX:
             self._local.clear()
         self._local[origin] = (now + self.LOCAL_TTL_S, body)
         return body
 
-    def _shared_body(self, origin: str, url: str) -> str:
+    def _shared_body(self, origin: str, url: str, holding: str | None) -> str:
         key = keys.robots(origin)
         with redis_errors("robots cache unavailable", url=url):
             cached = self._redis.get(key)
@@ -171,7 +179,7 @@ class RobotsCache:
             return cached.decode("utf-8", "replace") if isinstance(cached, bytes) else str(cached)
         try:
             with redis_errors("robots cache unavailable", url=url):
-                body = self._download(origin)
+                body = self._download(origin, holding)
                 self._redis.set(key, body, ex=self._fetcher.settings.robots_ttl_s)
         finally:
             with contextlib.suppress(redis.RedisError):
@@ -188,13 +196,18 @@ class RobotsCache:
             time.sleep(0.1)
         return None
 
-    def _download(self, origin: str) -> str:
+    def _download(self, origin: str, holding: str | None) -> str:
         robots_url = f"{origin}/robots.txt"
+        settings = self._fetcher.settings
         try:
-            with self._gate.slot(robots_url):
+            with polite_hops(self._gate, None, settings, holding=holding) as hops:
                 response = self._fetcher.get(
-                    robots_url, max_bytes=_ROBOTS_MAX_BYTES, accept=_ROBOTS_TYPES
+                    robots_url, max_bytes=_ROBOTS_MAX_BYTES, accept=_ROBOTS_TYPES, hop_gate=hops
                 )
+        except UndecodableBody as exc:  # a server error, not "no rules": never allows
+            raise UpstreamUnavailable(f"robots.txt: {exc.message}", url=robots_url) from exc
+        except TooSlow as exc:
+            raise FetchTimeout(f"robots.txt: {exc.message}", url=robots_url) from exc
         except FetchRefused:
             return ""  # 4xx, not text, or too large: no usable rules means allowed (RFC 9309)
         return response.body.decode("utf-8", "replace")
@@ -203,6 +216,75 @@ class RobotsCache:
 @lru_cache(maxsize=256)
 def _parse_robots(body: str) -> Protego:
     return Protego.parse(body)
+
+
+class _Hops:
+    """The politeness state of one fetch, hop by hop (see :func:`polite_hops`)."""
+
+    def __init__(
+        self,
+        gate: HostGate,
+        robots: RobotsCache | None,
+        settings: FetchSettings,
+        holding: str | None,
+    ) -> None:
+        self._gate = gate
+        self._robots = robots
+        self._settings = settings
+        self._host = holding  # the host whose slot this fetch runs under (None: no slot yet)
+        self._slot = contextlib.ExitStack()
+
+    @contextlib.contextmanager
+    def hop(self, url: str) -> Iterator[None]:
+        host = host_of(url)
+        if host != self._host:
+            self.release()  # done with the previous host before waiting for this one
+        rate = self._settings.rate_per_host
+        if self._robots is not None:
+            delay = self._robots.check(url, holding=self._host)
+            if delay:
+                rate = min(rate, 1.0 / min(delay, self._settings.max_crawl_delay_s))
+        if self._host is None:
+            self._slot.enter_context(self._gate.slot(url, rate=rate))
+            self._host = host
+        try:
+            yield
+        except UpstreamUnavailable as exc:
+            if exc.status in (429, 503):
+                self._gate.cool_down(url, exc.retry_after or self._settings.cooldown_s)
+            raise
+
+    def release(self) -> None:
+        self._host = None
+        self._slot.close()
+
+
+@contextlib.contextmanager
+def polite_hops(
+    gate: HostGate,
+    robots: RobotsCache | None,
+    settings: FetchSettings,
+    *,
+    holding: str | None = None,
+) -> Iterator[HopGate]:
+    """A ``hop_gate`` for one ``Fetcher.get`` and its redirects.
+
+    Every hop's URL must pass robots.txt (when ``robots`` is given; its Crawl-delay slows
+    the host) and runs in a slot of its own host (rate limit, concurrency cap, cooldown).
+    Consecutive hops on one host are one visit and keep the slot they hold (a second wait in
+    line would throttle every same-site redirect under a long Crawl-delay, on every retry).
+    A 429 or 503 puts the hop's host in cooldown. The last slot is released when the block
+    ends. ``holding``: a host whose slot the caller already holds (a robots.txt download in
+    the middle of a fetch from that host), for hops on it to run under.
+
+    The gate raises BlockedByRobots, HostThrottled, RedisUnavailable, and UpstreamUnavailable
+    or FetchTimeout when a robots.txt cannot be read now.
+    """
+    hops = _Hops(gate, robots, settings, holding)
+    try:
+        yield hops.hop
+    finally:
+        hops.release()
 
 
 def fetch_page_politely(
@@ -214,27 +296,18 @@ def fetch_page_politely(
     headers: Mapping[str, str] | None = None,
     proxy: str = "",
 ) -> Page:
-    """Fetch a page within robots.txt, the host's shared rate limit and any cooldown.
+    """Fetch a page within robots.txt, the host's shared rate limit and any cooldown, for the
+    URL and every redirect target (:func:`polite_hops`).
 
-    A 429 or 503 answer puts the host in cooldown for every worker (``Retry-After``, else
-    ``cooldown_s``) before the error goes up.
+    A 429 or 503 answer puts the host that gave it in cooldown for every worker
+    (``Retry-After``, else ``cooldown_s``) before the error goes up.
 
     Raises:
-        BlockedByRobots: robots.txt disallows the URL.
-        HostThrottled: the host is not free soon enough.
-        BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable: see Fetcher.get.
+        BlockedByRobots: robots.txt disallows the URL or a redirect target.
+        HostThrottled: a host on the way is not free soon enough.
+        BlockedDestination, FetchRefused, TooSlow, FetchTimeout, UpstreamUnavailable: see
+            Fetcher.get.
         RedisUnavailable: Redis could not be reached.
     """
-    settings = fetcher.settings
-    rate = settings.rate_per_host
-    if robots is not None:
-        delay = robots.check(url)
-        if delay:
-            rate = min(rate, 1.0 / min(delay, settings.max_crawl_delay_s))
-    with gate.slot(url, rate=rate):
-        try:
-            return fetch_page(fetcher, url, headers=headers, proxy=proxy)
-        except UpstreamUnavailable as exc:
-            if exc.status in (429, 503):
-                gate.cool_down(url, exc.retry_after or settings.cooldown_s)
-            raise
+    with polite_hops(gate, robots, fetcher.settings) as hops:
+        return fetch_page(fetcher, url, headers=headers, proxy=proxy, hop_gate=hops)

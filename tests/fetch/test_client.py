@@ -22,12 +22,23 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import BlockedDestination, FetchRefused, FetchTimeout, UpstreamUnavailable
+from pipeline.errors import (
+    BlockedDestination,
+    DropArticle,
+    FetchRefused,
+    FetchTimeout,
+    PipelineError,
+    RetryableError,
+    TooSlow,
+    UndecodableBody,
+    UpstreamUnavailable,
+)
 from pipeline.fetch.addresses import is_public_address
 from pipeline.fetch.charset import decode_html
 from pipeline.fetch.client import Fetcher, fetch_feed, fetch_page
 from pipeline.local.site import LocalSite
-from pipeline.settings import FetchSettings
+from pipeline.retries import Attempt, GiveUp, RetryLater, next_step
+from pipeline.settings import FetchSettings, WorkerSettings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CAP = 200_000
@@ -887,17 +898,22 @@ def test_gzip_bomb_as_a_feed_is_refused(
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["read-to-close", "chunked"])
-def test_drip_body_times_out_at_the_deadline(
+def test_drip_body_is_too_slow_at_the_deadline(
     chunked: bool, site: LocalSite, make_fetcher: Callable[..., Fetcher], stop: threading.Event
 ) -> None:
+    """Headers came, then a byte every 0.3 s: dropped as too_slow, not retried six times."""
     site.routes["/drip"] = drip(stop, chunked=chunked)
     site.routes["/fine"] = reply()
     fetcher = make_fetcher(deadline_s=2.0, read_timeout_s=10.0)
 
-    elapsed = timed_raise(FetchTimeout, fetch_page, fetcher, site.url("/drip"))
+    elapsed = timed_raise(TooSlow, fetch_page, fetcher, site.url("/drip"))
 
     assert 1.5 < elapsed < 2.0 + 1.5
     assert "café" in fetch_page(fetcher, site.url("/fine")).html  # the fetcher still works
+    with pytest.raises(TooSlow) as caught:
+        fetch_page(fetcher, site.url("/drip"))
+    assert caught.value.reason == "too_slow"
+    assert is_permanent(caught.value)
 
 
 def test_drip_headers_time_out_at_the_deadline(
@@ -1104,3 +1120,168 @@ def test_retry_after_http_date_in_the_future(site: LocalSite, fetcher: Fetcher) 
         fetch_page(fetcher, site.url("/later"))
     assert caught.value.status == 503
     assert caught.value.retry_after is not None and 25 <= caught.value.retry_after <= 30
+
+
+# --- permanent or retryable (issue #15, point 14) ----------------------------------------
+
+
+def is_permanent(error: PipelineError) -> bool:
+    """The worker drops the entry at once (no retry), as it does for any DropArticle."""
+    decision = next_step(error, Attempt(), WorkerSettings())
+    return isinstance(error, DropArticle) and isinstance(decision, GiveUp)
+
+
+def is_retried(error: PipelineError) -> bool:
+    decision = next_step(error, Attempt(), WorkerSettings())
+    return isinstance(error, RetryableError) and isinstance(decision, RetryLater)
+
+
+def gzipped(data: bytes, layers: int = 1) -> bytes:
+    for _ in range(layers):
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        data = compressor.compress(data) + compressor.flush()
+    return data
+
+
+def deflated(data: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 15)
+    return compressor.compress(data) + compressor.flush()
+
+
+CORRUPT = {
+    "gzip-garbage": ("gzip", gzipped(PAGE)[:10] + b"\xff" * 200),
+    "gzip-flipped": ("gzip", gzipped(PAGE * 20)[:40] + b"\x00" * 40 + gzipped(PAGE * 20)[80:]),
+    "gzip-bad-crc": ("gzip", gzipped(PAGE)[:-8] + b"\x00\x00\x00\x00" + gzipped(PAGE)[-4:]),
+    "plain-labelled-gzip": ("gzip", PAGE),
+    "deflate-garbage": ("deflate", b"\xff" * 300),
+    "six-stacked": (", ".join(["gzip"] * 6), gzipped(PAGE, layers=6)),
+    "gzip-then-unknown": ("gzip, x-unknown", gzipped(PAGE)),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPT, ids=list(CORRUPT))
+def test_undecodable_bodies_are_dropped_not_retried(
+    case: str, site: LocalSite, fetcher: Fetcher
+) -> None:
+    encoding, body = CORRUPT[case]
+    site.routes["/enc"] = reply(body=body, headers=[("Content-Encoding", encoding)])
+    site.routes["/feed.xml"] = reply(
+        body=body, content_type="application/rss+xml", headers=[("Content-Encoding", encoding)]
+    )
+
+    with pytest.raises(UndecodableBody) as caught:
+        fetch_page(fetcher, site.url("/enc"))
+    assert caught.value.reason == "undecodable_body"
+    assert "content-encoding" in str(caught.value)
+    assert is_permanent(caught.value)
+    assert isinstance(caught.value, FetchRefused)
+    with pytest.raises(UndecodableBody):
+        fetch_feed(fetcher, site.url("/feed.xml"))
+
+
+def test_five_stacked_encodings_still_decode(site: LocalSite, fetcher: Fetcher) -> None:
+    site.routes["/five"] = reply(
+        body=gzipped(PAGE, layers=5), headers=[("Content-Encoding", ", ".join(["gzip"] * 5))]
+    )
+    site.routes["/deflate"] = reply(body=deflated(PAGE), headers=[("Content-Encoding", "deflate")])
+    assert "café" in fetch_page(fetcher, site.url("/five")).html
+    assert "café" in fetch_page(fetcher, site.url("/deflate")).html
+
+
+def test_failures_before_a_response_stay_retryable(
+    site: LocalSite, make_fetcher: Callable[..., Fetcher], stop: threading.Event
+) -> None:
+    """No headers by the deadline, a refused connection, 5xx, 429, a stalled body (read
+    timeout, not the deadline) and a cut connection are all retried."""
+    site.routes["/slow-headers"] = drip_headers(stop)
+    site.routes["/stall"] = stalled(stop, length=1000)
+    site.routes["/503"] = reply(503, b"busy")
+    site.routes["/429"] = reply(429, b"slow down", headers=[("Retry-After", "5")])
+
+    def cut(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", HTML)
+        request.send_header("Content-Length", "100000")
+        request.end_headers()
+        request.wfile.write(b"<p>only the start")
+
+    site.routes["/cut"] = cut
+    fetcher = make_fetcher(deadline_s=1.5, read_timeout_s=0.5)
+    errors: list[PipelineError] = []
+    cases: list[tuple[str, type[PipelineError]]] = [
+        ("/slow-headers", FetchTimeout),
+        ("/stall", FetchTimeout),
+        ("/503", UpstreamUnavailable),
+        ("/429", UpstreamUnavailable),
+        ("/cut", UpstreamUnavailable),
+    ]
+    for path, expected in cases:
+        with pytest.raises(expected) as caught:
+            fetch_page(fetcher, site.url(path))
+        errors.append(caught.value)
+    with pytest.raises(UpstreamUnavailable) as refused:
+        fetch_page(fetcher, f"http://127.0.0.1:{unused_port()}/")
+    errors.append(refused.value)
+    with socket.socket() as silent:  # accepts (kernel backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        with pytest.raises(FetchTimeout) as timed_out:
+            fetch_page(
+                make_fetcher(deadline_s=1.0, read_timeout_s=5.0),
+                f"http://127.0.0.1:{silent.getsockname()[1]}/",
+            )
+        errors.append(timed_out.value)
+
+    assert all(is_retried(error) for error in errors), [type(e).__name__ for e in errors]
+
+
+# --- hop gate (issue #15, point 15) --------------------------------------------------------
+
+
+def test_hop_gate_runs_around_every_hop_after_its_ssrf_check(
+    site: LocalSite, internal: LocalSite, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    site.routes["/r1"] = redirect("/r2")
+    site.routes["/r2"] = redirect(site.url("/final"))
+    site.routes["/final"] = reply()
+    site.routes["/to-internal"] = redirect(internal.url("/x"))
+    site.routes["/to-file"] = redirect("file:///etc/passwd")
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def gate(url: str) -> Iterator[None]:
+        events.append(f"enter {url}")
+        yield
+        events.append(f"exit {url}")
+
+    fetcher = make_fetcher(allow=("127.0.0.1/32",))
+    page = fetch_page(fetcher, site.url("/r1"), hop_gate=gate)
+    assert page.final_url == site.url("/final")
+    assert events == [
+        f"{step} {site.url(path)}"
+        for path in ("/r1", "/r2", "/final")
+        for step in ("enter", "exit")
+    ]
+
+    events.clear()
+    for path in ("/to-internal", "/to-file"):
+        with pytest.raises(BlockedDestination):
+            fetch_page(fetcher, site.url(path), hop_gate=gate)
+    assert events == [
+        f"{step} {site.url(p)}" for p in ("/to-internal", "/to-file") for step in ("enter", "exit")
+    ]
+    assert internal.requests == []
+
+
+def test_hop_gate_can_stop_a_redirect(site: LocalSite, fetcher: Fetcher) -> None:
+    site.routes["/go"] = redirect("/stop-here")
+    site.routes["/stop-here"] = reply()
+
+    def gate(url: str) -> contextlib.AbstractContextManager[object]:
+        if url.endswith("/stop-here"):
+            raise FetchRefused("the gate says no", url=url)
+        return contextlib.nullcontext()
+
+    with pytest.raises(FetchRefused, match="the gate says no"):
+        fetch_page(fetcher, site.url("/go"), hop_gate=gate)
+    assert site.count("/stop-here") == 0

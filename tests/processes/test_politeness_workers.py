@@ -205,7 +205,7 @@ def test_hostile_origins_end_with_a_reason_and_touch_nothing_internal(
         + "</p></article></body></html>"
     ).encode("cp1252")
     expected = {
-        "/drip": ("dead", b"fetch_timeout"),
+        "/drip": ("dropped", b"too_slow"),
         "/bomb": ("dropped", b"fetch_refused"),
         "/huge": ("dropped", b"fetch_refused"),
         "/loop": ("dropped", b"fetch_refused"),
