@@ -17,8 +17,8 @@ from workers.cli.kit import load_settings
 bench_app = typer.Typer(
     help="Benchmarks that print figures (no timed tests).", no_args_is_help=True
 )
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/article-extraction-benchmark"
-"""The benchmark corpus beside the checkout (../shared), wherever the command runs from."""
+DEFAULT_CORPUS = Path(__file__).resolve().parent / "data" / "article-extraction-benchmark"
+"""The article-extraction benchmark, vendored in the checkout (bench/data; MIT, see its LICENSE)."""
 
 
 def _scored_corpus(folder: Path) -> Path:

@@ -14,7 +14,7 @@ from tests.commands import ROOT
 
 
 def test_the_default_corpus_is_beside_the_checkout_not_the_working_directory() -> None:
-    assert ROOT.parent / "shared" / "corpus" / "article-extraction-benchmark" == DEFAULT_CORPUS
+    assert ROOT / "bench" / "data" / "article-extraction-benchmark" == DEFAULT_CORPUS
 
 
 @pytest.mark.parametrize(

@@ -5,21 +5,23 @@ from __future__ import annotations
 import gzip
 import json
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 
-from pipeline.local.redis_server import RedisServer, free_port
+from pipeline.local.redis_server import PASSWORD_FILE, RedisServer, free_port, start_redis
 from pipeline.local.site import sample_site_dir
 from pipeline.publish import Publisher
 from pipeline.settings import Settings
 from tests.commands import ROOT, newsflow, wait_for
 from tests.factories import entry_for, make_article
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "article-extraction-benchmark" / "html"
+CORPUS = ROOT / "bench" / "data" / "article-extraction-benchmark" / "html"
 
 
 def _run(
@@ -45,7 +47,7 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     env = {"NEWSFLOW_CONFIG_DIR": str(tmp_path), "NEWSFLOW_FETCH_DEADLINE_S": "soon"}
     done = _run("poller", env=env)
     assert done.returncode == 2
-    assert "invalid configuration" in done.stderr and "deadline_s" in done.stderr
+    assert done.stderr.startswith("newsflow: NEWSFLOW_FETCH_DEADLINE_S (fetch.deadline_s): ")
     assert "Traceback" not in done.stderr
 
 
@@ -150,3 +152,141 @@ def test_bench_dedupe_meets_its_targets() -> None:
     assert figures["distinct_pages_merged"] == 0
     assert figures["precision"] >= 0.99 and figures["recall"] >= 0.95
     assert figures["cpu_ms_per_article"] <= 2
+
+
+# ------------------------------------------------------------------ issue #15: configuration
+
+
+def _config_failure(tmp_path: Path, command: list[str], **extra: str) -> str:
+    """Run a command that must refuse its configuration: exit 2, one clear line, no Redis."""
+    env = {"PATH": "/usr/bin:/bin", "NEWSFLOW_CONFIG_DIR": str(tmp_path), **extra}
+    done = _run(*command, env=env, timeout=30)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("newsflow: "), done.stderr
+    return done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "prefix"),
+    [
+        (["worker"], {"NEWSFLOW_REDIS_URL": "redis//x"}, "NEWSFLOW_REDIS_URL (redis_url): "),
+        (["poller", "--once"], {"NEWSFLOW_REDIS_URL": "ftp://x"}, "NEWSFLOW_REDIS_URL (redis_url)"),
+        (["doctor"], {"REDIS_URL": "ftp://:hunter2@x"}, "REDIS_URL (redis_url): "),
+        (["worker"], {"NEWSFLOW_REDIS_URL": "redis://:hunter2@h:99999/0"}, "NEWSFLOW_REDIS_URL"),
+        (
+            ["poller", "--once"],
+            {"NEWSFLOW_FETCH_DEADLINE_S": "inf"},
+            "NEWSFLOW_FETCH_DEADLINE_S (fetch.deadline_s): must be a finite number",
+        ),
+        (
+            ["doctor"],
+            {"NEWSFLOW_FETCH_USER_AGENT": "newsflow\r\nX-Evil: 1"},
+            "NEWSFLOW_FETCH_USER_AGENT (fetch.user_agent): contains CR, LF or NUL",
+        ),
+        (["doctor"], {"NEWSFLOW_POLLER_INTERVALS": "5"}, "NEWSFLOW_POLLER_INTERVALS: unknown"),
+        (["doctor"], {"NEWSFLOW_METRICS_BIND": "everywhere"}, "NEWSFLOW_METRICS_BIND"),
+    ],
+)
+def test_bad_settings_exit_2_naming_the_variable(
+    tmp_path: Path, command: list[str], extra: dict[str, str], prefix: str
+) -> None:
+    stderr = _config_failure(tmp_path, command, **extra)
+    assert stderr.startswith(f"newsflow: {prefix}"), stderr
+    assert "hunter2" not in stderr
+
+
+def test_missing_config_dir_or_feeds_file_exits_2(tmp_path: Path) -> None:
+    stderr = _config_failure(tmp_path / "nowhere", ["doctor"])
+    assert stderr.startswith(f"newsflow: NEWSFLOW_CONFIG_DIR: no such directory: {tmp_path}")
+    missing = str(tmp_path / "feeds.toml")
+    stderr = _config_failure(tmp_path, ["poller", "--once"], NEWSFLOW_FEEDS_FILE=missing)
+    assert stderr.startswith(f"newsflow: NEWSFLOW_FEEDS_FILE: no such file: {missing}")
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "setting"),
+    [
+        ("newsflow.toml", "[fetch]\ndealine_s = 5\n", "fetch.dealine_s: unknown setting"),
+        ("newsflow.toml", "[fetcher]\ndeadline_s = 5\n", "fetcher: unknown section"),
+        ("newsflow.toml", "[fetch]\ndeadline_s = inf\n", "fetch.deadline_s: must be a finite"),
+        (
+            "feeds.toml",
+            '[[feeds]]\nurl = "https://a.example/"\nheaders = { Cookie = "a\\r\\nX: y" }\n',
+            "feeds[0].headers: the value of Cookie contains CR, LF or NUL",
+        ),
+        (
+            "feeds.toml",
+            '[[feeds]]\nurl = "https://a.example/"\nheader = { Cookie = "a" }\n',
+            "feeds[0].header: unknown key",
+        ),
+    ],
+)
+def test_bad_config_file_exits_2_naming_file_and_key(
+    tmp_path: Path, file: str, text: str, setting: str
+) -> None:
+    (tmp_path / file).write_text(text, encoding="utf-8")
+    for command in (["doctor"], ["poller", "--once"]):
+        stderr = _config_failure(tmp_path, command)
+        assert stderr.startswith(f"newsflow: {tmp_path / file}: {setting}"), stderr
+
+
+# ------------------------------------------------------------------ issue #15: embedded Redis
+
+
+def test_embedded_redis_password_is_kept_beside_the_data(tmp_path: Path) -> None:
+    first = start_redis(tmp_path / "redis", persistent=False, password=True)
+    try:
+        password = first.password
+        assert len(password) >= 32 and f":{password}@" in first.url
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=first.port).ping()
+        assert redis.Redis.from_url(first.url).ping()
+    finally:
+        first.stop()
+    conf = tmp_path / "redis" / PASSWORD_FILE
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+    assert password in conf.read_text()
+    restarted = start_redis(tmp_path / "redis", persistent=False, password=True)
+    try:
+        assert restarted.password == password  # reused: URLs given out stay valid
+        assert redis.Redis.from_url(restarted.url).ping()
+        with open(f"/proc/{restarted.process.pid}/cmdline", "rb") as fh:
+            assert password.encode() not in fh.read()
+    finally:
+        restarted.stop()
+
+
+def test_run_protects_its_redis_with_a_password(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NEWSFLOW_CONFIG_DIR": str(tmp_path / "config"),
+        "NEWSFLOW_DATA_DIR": str(tmp_path / "data"),
+    }
+    proc = subprocess.Popen(
+        newsflow("run", "--workers", "1"),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url_file = tmp_path / "data" / "redis.url"
+    try:
+        wait_for(url_file.exists, 30, "the embedded redis-server")
+        assert stat.S_IMODE(url_file.stat().st_mode) == 0o600
+        url = urlsplit(url_file.read_text().strip())
+        password = url.password or ""
+        conf = tmp_path / "data" / "redis" / PASSWORD_FILE
+        assert len(password) >= 32 and password in conf.read_text()
+        assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=url.port).ping()
+        client = redis.Redis(port=url.port, password=password)
+        wait_for(lambda: len(client.client_list()) >= 3, 60, "worker and poller connected")
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=90)[0].decode()
+    assert proc.returncode == 0, output
+    assert "redis://:***@127.0.0.1" in output and password not in output
