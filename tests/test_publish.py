@@ -187,3 +187,38 @@ def test_outcome_values_written_by_lua_read_back_in_python(
     dead = recorded_outcome(redis_client, other)
     assert dead == outcome_value("dead", "fetch_timeout")
     assert parse_outcome(dead) == RecordedOutcome("dead", "fetch_timeout")
+
+
+def test_stream_entries_validate_against_every_keyword_of_the_schema(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """Caps, patterns and formats too (issue #15): a plain article, and one whose fields are
+    hostile once assembly's last step (published_form) has been through them."""
+    from pipeline.article.sanitize import published_form
+    from tests.article.schema_check import errors
+
+    iri = 'https://bücher.example/é a"b?x=%20'
+    hostile = make_article(iri).replace(
+        url=iri,
+        canonical_url=iri,
+        feed_url=f"{iri}/feed",
+        title="Title\x1b[2J\x1b]0;owned\x07 \u202eevil",
+        description="word " * 200_000,
+        authors=tuple(f"Writer\x9b {n}" for n in "ABCDEFGHIJKLMNOP"),
+        image="data:image/png;base64,AAAA",
+        text="First\x00 paragraph.\n\nSecond\x1b paragraph.",
+    )
+    publisher = Publisher(redis_client, settings)
+    url = "https://example.com/a"
+    publisher.publish_article(make_article(url), entry_for(url))
+    publisher.publish_article(published_form(hostile), entry_for(iri))
+    entries = redis_client.xrange(keys.ARTICLES_STREAM)
+    assert len(entries) == 2
+    for _, fields in entries:
+        entry: dict[str, object] = {k.decode(): v.decode() for k, v in fields.items()}
+        entry["body"] = decode_body(fields[b"body"])
+        assert errors(entry) == []
+    body = decode_body(entries[1][1][b"body"])
+    assert body["url"] == "https://xn--bcher-kva.example/%C3%A9%20a%22b?x=%20"
+    assert body["title"] == "Title[2J]0;owned evil" and body["image"] == ""
+    assert body["text"] == "First paragraph.\n\nSecond paragraph."

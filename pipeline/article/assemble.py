@@ -3,7 +3,8 @@
 Cleaning removes what extractors leave in the body of real news pages: the headline echoed
 at the top, repeated paragraphs and photo captions, bylines, UI tokens and share counters,
 teasers, credits and promos (:mod:`pipeline.article.boilerplate`). Then the quality gate
-(:mod:`pipeline.article.quality`) decides whether the page is one article.
+(:mod:`pipeline.article.quality`) decides whether the page is one article. Last, every field
+goes through :func:`pipeline.article.sanitize.published_form` (safe characters, caps, URIs).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pipeline.article.boilerplate import is_boilerplate, is_byline, is_headline_
 from pipeline.article.extract import EXTRACTOR, Block, Extraction, count_words
 from pipeline.article.fields import Fields, completeness, resolve_fields
 from pipeline.article.language import detect_language, normalize_language
-from pipeline.article.normalize import clean_line, parse_authors, parse_datetime
+from pipeline.article.normalize import clean_line, parse_authors, parse_datetime, shorten
 from pipeline.article.quality import check_quality
-from pipeline.dedupe import trusted_canonical, url_id
+from pipeline.article.sanitize import MAX_BODY, MAX_TEXT, as_uri, published_form
+from pipeline.dedupe import canonical_url, trusted_canonical, url_id
 from pipeline.models import Article, FeedEntry, Page, Source
 
 __all__ = [
+    "cap_blocks",
     "clean_blocks",
     "clean_body",
     "clean_line",
@@ -48,15 +51,18 @@ def parse_article(
 
     Raises:
         NotAnArticle: the cleaned body fails the quality gate (too short, a wall, a listing).
+        FetchRefused: the page URL is not a usable URI (over sanitize.MAX_URL characters).
     """
-    canonical = trusted_canonical(extraction.declared.canonical_url[0], page.final_url)
+    canonical = _canonical(extraction.declared.canonical_url[0], page.final_url)
     fields = resolve_fields(extraction, entry, domain=_domain(canonical))
-    blocks = clean_blocks(
-        extraction.blocks,
-        titles=(fields.title, extraction.declared.title[0], extraction.html_title),
-        captions=extraction.captions,
-        authors=fields.authors,
-        tags=fields.tags,
+    blocks = cap_blocks(
+        clean_blocks(
+            extraction.blocks,
+            titles=(fields.title, extraction.declared.title[0], extraction.html_title),
+            captions=extraction.captions,
+            authors=fields.authors,
+            tags=fields.tags,
+        )
     )
     text = "\n\n".join(b.text for b in blocks)
     words = count_words(text)
@@ -68,7 +74,23 @@ def parse_article(
         url=page.url,
     )
     article = _assemble(extraction, page, entry, canonical=canonical, fields=fields)
-    return _with_body(article, extraction, page, blocks, minutes=words / words_per_minute)
+    article = _with_body(article, extraction, page, blocks, minutes=words / words_per_minute)
+    published = published_form(article)
+    return published.replace(completeness=completeness(published.provenance))
+
+
+def _canonical(declared: str, fetched_url: str) -> str:
+    """The trusted canonical URL (:func:`trusted_canonical`) if it makes a usable URI (at
+    most sanitize.MAX_URL characters encoded), else the fetched URL normalised. The id and
+    domain come from this form; :func:`published_form` writes it as a URI."""
+    try:
+        trusted = trusted_canonical(declared, fetched_url)
+    except ValueError:  # a malformed declared URL ("https://[x/"): urlsplit refuses it
+        trusted = ""
+    for candidate in (trusted, canonical_url(fetched_url)):
+        if as_uri(candidate):
+            return candidate
+    return fetched_url
 
 
 def _assemble(
@@ -152,6 +174,28 @@ def clean_blocks(
         skip.add(key)
         kept.append(Block(kind=block.kind, text=text, markup=_markup(block, text)))
     return _drop_trailing_links(kept)
+
+
+def cap_blocks(
+    blocks: tuple[Block, ...], *, max_text: int = MAX_TEXT, max_markup: int = MAX_BODY
+) -> tuple[Block, ...]:
+    """The first blocks whose text (and markup) fit the caps, joined by blank lines.
+
+    Whole paragraphs only; a first paragraph over the cap alone is cut at a word boundary
+    (:func:`shorten`, ending with "…") and its markup rewritten from the cut text.
+    """
+    kept: list[Block] = []
+    text_size = markup_size = -2  # no separator before the first block
+    for block in blocks:
+        text_size += 2 + len(block.text)
+        markup_size += 2 + len(block.markup)
+        if text_size > max_text or markup_size > max_markup:
+            if not kept:
+                text = shorten(block.text, max_text)
+                kept.append(Block(kind=block.kind, text=text, markup=_markup(block, text)))
+            break
+        kept.append(block)
+    return tuple(kept)
 
 
 def _drop_trailing_links(blocks: list[Block]) -> tuple[Block, ...]:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pipeline.article.extract import Extraction
 from pipeline.article.normalize import clean_field, parse_authors, parse_datetime
+from pipeline.article.sanitize import image_url
 from pipeline.models import FeedEntry
 
 FEED = "feed"
@@ -121,9 +122,10 @@ def _pick(prov: dict[str, str], name: str, *candidates: tuple[str, str]) -> str:
 
 
 def _image(prov: dict[str, str], extraction: Extraction) -> str:
+    """The declared image, else the first photo: the first that is an http(s) URL."""
     declared, source = extraction.declared.image
-    first_photo = next((i.url for i in extraction.images), "")
-    return _pick(prov, "image", (declared, source), (first_photo, HEURISTIC))
+    first_photo = next((u for u in (image_url(i.url) for i in extraction.images) if u), "")
+    return _pick(prov, "image", (image_url(declared), source), (first_photo, HEURISTIC))
 
 
 def _paywalled(prov: dict[str, str], extraction: Extraction) -> bool:
@@ -146,9 +148,10 @@ def _authors(prov: dict[str, str], extraction: Extraction, entry: FeedEntry) -> 
     if names and len(names) <= 5:
         prov["authors"] = HEURISTIC
         return names
-    if entry.authors:
+    names = tuple(dict.fromkeys(n for n in map(clean_field, entry.authors) if n))
+    if names:
         prov["authors"] = FEED
-    return entry.authors
+    return names
 
 
 def _published(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urljoin
 
 from lxml.html import HtmlElement
 
+from pipeline.article.sanitize import MAX_IMAGES, absolute_url, image_url
 from pipeline.models import Image
 
 _CAPTION_XPATH = (
@@ -26,7 +26,7 @@ _CREDIT_TAIL = re.compile(
     rf"|©\s*[^.]{{2,80}}|(?:{_AGENCIES})(?:\s*/\s*[\w ]{{2,40}})?))\s*\.?$",
     re.I,
 )
-MAX_FIGURES = 40
+MAX_FIGURES = MAX_IMAGES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,8 +68,12 @@ def split_credit(caption: str) -> tuple[str, str]:
 
 def _figure_image(figure: HtmlElement, base_url: str) -> Image | None:
     img = figure.xpath(".//img")[0]
-    src = img.get("src") or img.get("data-src") or img.get("data-original") or ""
-    if not src or src.startswith("data:"):
+    candidates = (img.get(name) for name in ("src", "data-src", "data-original"))
+    # lazy-loading pages put a data: placeholder in src and the photo in data-src
+    url = next(
+        (u for u in (image_url(absolute_url(base_url, c)) for c in candidates if c) if u), ""
+    )
+    if not url:
         return None
     caption_nodes = figure.xpath(".//figcaption")
     caption = " ".join(caption_nodes[0].text_content().split()) if caption_nodes else ""
@@ -80,4 +84,4 @@ def _figure_image(figure: HtmlElement, base_url: str) -> Image | None:
     elif not credit:
         caption, credit = split_credit(caption)
     alt = " ".join((img.get("alt") or "").split())
-    return Image(url=urljoin(base_url, src), caption=caption or alt, credit=credit)
+    return Image(url=url, caption=caption or alt, credit=credit)

@@ -11,11 +11,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
-from urllib.parse import urljoin
 
 from lxml.html import HtmlElement
 
 from pipeline.article.dates import modified_date, published_date
+from pipeline.article.normalize import strip_unsafe
+from pipeline.article.sanitize import MAX_TAG, MAX_TAGS, absolute_url, image_url
 
 JSON_LD = "json-ld"
 META = "meta"
@@ -107,13 +108,11 @@ def read_declared(tree: HtmlElement, url: str) -> Declared:
         canonical_url=_first(
             (_attr(tree, "//link[@rel='canonical']/@href"), HTML), (meta.get("og:url", ""), META)
         ),
-        image=_absolute(
-            _first(
-                (meta.get("og:image", ""), META),
-                (meta.get("twitter:image", ""), META),
-                (_image_url(ld.get("image")), JSON_LD),
-            ),
+        image=_first_image(
             url,
+            (meta.get("og:image", ""), META),
+            (meta.get("twitter:image", ""), META),
+            (_image_url(ld.get("image")), JSON_LD),
         ),
         body=_text(ld.get("articleBody")),
         free=_free(ld.get("isAccessibleForFree")),
@@ -206,9 +205,9 @@ def _split_tags(value: Any) -> tuple[str, ...]:
     found: list[str] = []
     for part in parts:
         tag = " ".join(part.split())
-        if tag and len(tag) <= 60 and tag not in found:
+        if tag and len(tag) <= MAX_TAG and tag not in found:
             found.append(tag)
-    return tuple(found[:30])
+    return tuple(found[:MAX_TAGS])
 
 
 def _language(tree: HtmlElement, meta: dict[str, str], ld: dict[str, Any]) -> Sourced:
@@ -236,15 +235,22 @@ def _free(value: Any) -> bool | None:
 
 
 def _first(*candidates: Sourced) -> Sourced:
+    """The first value that is not empty once white space and unsafe characters are gone."""
     for value, source in candidates:
-        value = " ".join(value.split())
+        value = " ".join(strip_unsafe(value).split())
         if value:
             return value, source
     return ("", "")
 
 
-def _absolute(found: Sourced, base: str) -> Sourced:
-    return (urljoin(base, found[0]), found[1]) if found[0] else found
+def _first_image(base: str, *candidates: Sourced) -> Sourced:
+    """The first candidate that resolves (against ``base``) to an http(s) URL, as a URI:
+    data:, javascript: and malformed URLs are passed over."""
+    for value, source in candidates:
+        found = image_url(absolute_url(base, value)) if value.strip() else ""
+        if found:
+            return found, source
+    return ("", "")
 
 
 def _attr(tree: HtmlElement, xpath: str) -> str:

@@ -80,3 +80,19 @@ def test_missed_paragraphs_keep_news_about_comments_not_comment_rules() -> None:
       <div class="chunk"><p>{first}</p><p>{second}</p></div>
       <div class="chunk"><p>{quote}</p><p>{rules}</p></div></article></body></html>"""
     assert missed_paragraphs(document_fromstring(page), [first, second]) == [(1, quote)]
+
+
+def test_declared_values_skip_unsafe_only_and_unusable_image_candidates() -> None:
+    """Issue #15: a headline of control characters only, a data: or javascript: image and a
+    malformed URL (urljoin raises on it) are passed over, not published, not a crash."""
+    page = """<html><head>
+    <meta property="og:title" content="&#x1b;&#x7;">
+    <meta property="og:image" content="data:image/png;base64,AAAA">
+    <meta name="twitter:image" content="http://[broken/a.jpg">
+    <script type="application/ld+json">{"@type": "NewsArticle", "headline": "\\u202e\\u0007 ",
+      "image": "/img/é 1.jpg", "description": "Safe\\u001b[2J text"}</script>
+    </head><body><h1>Heading</h1><p>Text</p></body></html>"""
+    declared = read_declared(document_fromstring(page), "https://example.com/a")
+    assert declared.title == ("", "")
+    assert declared.image == ("https://example.com/img/%C3%A9%201.jpg", JSON_LD)
+    assert declared.description == ("Safe[2J text", JSON_LD)
