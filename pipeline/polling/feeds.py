@@ -3,6 +3,12 @@
 feedparser is given a file object, never a string or bytes: it opens a string as a URL or a
 local path, and bytes as a local path (``b"/dev/zero"`` would be read forever).
 JSON Feed, which feedparser 6 does not read, has a small parser here.
+
+Hostile documents end as a :class:`FeedError` or as skipped entries, never as another
+exception: numeric character references to no character (``&#xD800;``, ``&#x110000;``), which
+crash feedparser's fallback parser, are replaced before it sees them; lone surrogates (JSON
+``"\\ud800"``) are replaced in every text kept; dates out of range are no date; a link that does
+not parse (``http://[::1/a``, a bad port) is skipped like any unusable link.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +31,9 @@ from pipeline.polling.cadence import feed_period_s
 
 MAX_URL_LENGTH = 2048
 _UTF8_BOM = b"\xef\xbb\xbf"
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_CHAR_REF_TEXT = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_REPLACEMENT_REF = "&#xFFFD;"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,7 +66,12 @@ def parse_feed(body: bytes, feed_url: str, *, max_entries: int = 500) -> ParsedF
 
 
 def _parse_xml_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
-    parsed = feedparser.parse(io.BytesIO(body))
+    try:
+        parsed = feedparser.parse(io.BytesIO(_safe_char_refs(body)))
+    except Exception as exc:  # a hostile document must not crash the poller
+        raise FeedError(
+            f"not a feed: parser failed: {type(exc).__name__}: {exc}", url=feed_url
+        ) from exc
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         problem = parsed.get("bozo_exception") or "no RSS/Atom structure found"
@@ -73,8 +88,71 @@ def _parse_xml_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
     return dataclasses.replace(collected, period_s=period_s)
 
 
+def _safe_char_refs(body: bytes) -> bytes:
+    """The body with numeric character references to no character replaced by U+FFFD.
+
+    feedparser's fallback (loose) parser calls ``chr(n).encode()`` on every ``&#n;`` and raises
+    on surrogates, on ``n > 0x10FFFF`` and on numbers past a C int. UTF-16 and UTF-32 bodies
+    are decoded, fixed and encoded back; any other encoding keeps ASCII's ``&#...;`` bytes.
+    """
+    codec = _wide_codec(body)
+    if codec is None:
+        return _CHAR_REF.sub(_replace_bad_ref_bytes, body) if b"&#" in body else body
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError:
+        return body  # feedparser falls back or fails: parse_feed turns a crash into FeedError
+    fixed = _CHAR_REF_TEXT.sub(_replace_bad_ref, text)
+    return body if fixed == text else fixed.encode(codec, "surrogatepass")
+
+
+def _wide_codec(body: bytes) -> str | None:
+    """The codec of a UTF-16 or UTF-32 body (by its BOM, else by the zero bytes of ``<``)."""
+    head = body[:4]
+    for prefix, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+        (b"<\x00\x00\x00", "utf-32-le"),
+        (b"\x00\x00\x00<", "utf-32-be"),
+        (b"<\x00", "utf-16-le"),
+        (b"\x00<", "utf-16-be"),
+    ):
+        if head.startswith(prefix):
+            return codec
+    return None
+
+
+def _replace_bad_ref_bytes(match: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = match.group(1), match.group(2)
+    text = (hex_digits or decimal).decode("ascii")
+    return (
+        _REPLACEMENT_REF.encode()
+        if _no_character(text, hexadecimal=bool(hex_digits))
+        else match.group(0)
+    )
+
+
+def _replace_bad_ref(match: re.Match[str]) -> str:
+    hex_digits, decimal = match.group(1), match.group(2)
+    return (
+        _REPLACEMENT_REF
+        if _no_character(hex_digits or decimal, hexadecimal=bool(hex_digits))
+        else match.group(0)
+    )
+
+
+def _no_character(digits: str, *, hexadecimal: bool) -> bool:
+    """True if the reference names no encodable character (surrogate or past U+10FFFF)."""
+    if len(digits.lstrip("0")) > 8:
+        return True
+    code = int(digits, 16 if hexadecimal else 10)
+    return code > 0x10FFFF or 0xD800 <= code <= 0xDFFF
+
+
 def _entry_from_feedparser(entry: Any, feed_url: str) -> FeedEntry | None:
-    link = _absolute_http_url(entry.get("link") or _alternate_link(entry), feed_url)
+    link = http_url(entry.get("link") or _alternate_link(entry), feed_url)
     if link is None:
         return None
     authors = tuple(a.get("name", "") for a in entry.get("authors", []) if a.get("name"))
@@ -131,7 +209,7 @@ def _parse_json_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed
 
 
 def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
-    link = _absolute_http_url(_text(item.get("url")) or _text(item.get("external_url")), feed_url)
+    link = http_url(_text(item.get("url")) or _text(item.get("external_url")), feed_url)
     if link is None:
         return None
     return FeedEntry(
@@ -167,22 +245,59 @@ def _text(value: Any) -> str:
 
 
 def _collect(title: str, raw: list[FeedEntry | None], max_entries: int, warning: str) -> ParsedFeed:
-    entries = [e for e in raw if e is not None]
+    entries = [_encodable_entry(e) for e in raw if e is not None]
     skipped = len(raw) - len(entries) + max(0, len(entries) - max_entries)
     if len(entries) > max_entries:
         capped = f"capped at {max_entries} of {len(entries)} entries (max_entries_per_poll)"
         warning = f"{warning}; {capped}" if warning else capped
     return ParsedFeed(
-        title=title, entries=tuple(entries[:max_entries]), skipped=skipped, warning=warning
+        title=encodable(title),
+        entries=tuple(entries[:max_entries]),
+        skipped=skipped,
+        warning=encodable(warning),
     )
 
 
-def _absolute_http_url(link: str, base: str) -> str | None:
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates (which UTF-8 cannot encode) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
+def _encodable_entry(entry: FeedEntry) -> FeedEntry:
+    """The entry with every text UTF-8 can encode (hashed into keys, sent as JSON)."""
+    texts = (entry.title, entry.summary, entry.guid, *entry.authors)
+    if all(encodable(t) is t for t in texts):
+        return entry
+    return dataclasses.replace(
+        entry,
+        title=encodable(entry.title),
+        summary=encodable(entry.summary),
+        guid=encodable(entry.guid),
+        authors=tuple(encodable(a) for a in entry.authors),
+    )
+
+
+def http_url(link: str, base: str = "") -> str | None:
+    """``link`` made absolute against ``base`` if it is a usable http(s) URL, else None.
+
+    Usable: at most ``MAX_URL_LENGTH`` characters, http or https, a host, a valid port, and
+    nothing that ``urllib.parse`` refuses (``http://[::1/a``) or UTF-8 cannot encode.
+    """
     link = link.strip()
-    if not link or len(link) > MAX_URL_LENGTH:
+    if not link or len(link) > MAX_URL_LENGTH or encodable(link) is not link:
         return None
-    absolute = urljoin(base, link)
-    parts = urlsplit(absolute)
+    if not base and link[:8].lower().partition(":")[0] not in ("http", "https"):
+        return None  # cheap refusal of what cannot be an absolute http(s) URL
+    try:
+        absolute = urljoin(base, link) if base else link
+        parts = urlsplit(absolute)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     return absolute
@@ -193,7 +308,7 @@ def _struct_time_iso(value: time.struct_time | None) -> str | None:
         return None
     try:
         return datetime(*value[:6], tzinfo=UTC).isoformat()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -202,8 +317,8 @@ def _iso_or_none(value: Any) -> str | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).isoformat()
+    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat()

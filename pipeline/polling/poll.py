@@ -25,6 +25,7 @@ from pipeline.errors import (
     FeedError,
     FetchTimeout,
     HostThrottled,
+    RedisUnavailable,
     UpstreamUnavailable,
 )
 from pipeline.fetch.client import Fetcher, Response, fetch_feed
@@ -38,7 +39,7 @@ from pipeline.polling.cadence import (
     observed_interval,
     server_hint_s,
 )
-from pipeline.polling.feeds import ParsedFeed, parse_feed
+from pipeline.polling.feeds import ParsedFeed, encodable, parse_feed
 from pipeline.polling.schedule import schedule_poll
 from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
 from pipeline.settings import FeedConfig, Settings
@@ -48,7 +49,10 @@ _ENQUEUED = LuaScript(
     "pipeline.polling", "enqueued.lua", keys=("seen", "enqueued", "feed_counts"), args=("ttl",)
 )
 Enqueue = Callable[[Sequence[FeedEntry]], None]
-"""Sends entries to the workers; returns only once the broker has them all."""
+"""Sends entries to the workers; returns only once the broker has them all.
+
+Raises RedisUnavailable when the broker cannot be reached (it propagates out of
+:func:`poll_feed`); any other exception it raises is the feed's error."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,33 +88,104 @@ def poll_feed(
 
     Feed errors are returned as a result with status ``error``, never raised; a feed whose
     host is throttled is ``deferred``. The fetch takes a slot of the host's shared limits.
+    Any other exception while polling the feed (a bug, a document nobody foresaw) is the
+    feed's error too, never the poller's: it is logged with its traceback, recorded as the
+    feed's ``error`` (``internal error: ...``), and the feed backs off and stays scheduled.
 
     Raises:
-        RedisUnavailable: feed state could not be read or written.
+        RedisUnavailable: feed state could not be read or written, or ``enqueue`` could not
+            reach the broker (the entries stay unseen: the next poll enqueues them).
     """
     state_key = keys.feed_state(feed.url)
     with redis_errors("feed state unavailable", url=feed.url):
         raw: dict[bytes, bytes] = client.hgetall(state_key)  # type: ignore[assignment]
-        state = {k.decode(): v.decode() for k, v in raw.items()}
-        response_or_result = _fetch(feed, state, fetcher=fetcher, gate=gate)
-        if isinstance(response_or_result, PollResult):
-            result = response_or_result
-        else:
-
-            def fetch_child(url: str) -> bytes | None:
-                return _child_body(url, feed, fetcher=fetcher, gate=gate)
-
-            result = _take_entries(
+        state = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in raw.items()}
+        before = dict(state)
+        try:
+            result = _poll(
                 feed,
                 state,
-                response_or_result,
+                fetcher=fetcher,
                 client=client,
                 settings=settings,
                 enqueue=enqueue,
-                fetch_child=fetch_child,
+                gate=gate,
             )
-        _save_state(client, state_key, state, result, feed, settings)
+            _save_state(client, state_key, state, result, feed, settings)
+        except _NOT_THE_FEEDS:
+            raise
+        except Exception as exc:  # the last resort: one feed, not the poller
+            log.exception("feed %s: poll failed", feed.url)
+            result = PollResult(feed_url=feed.url, status="error", error=_internal_error(exc))
+            _save_failure(client, state_key, before, result, feed, settings)
     return result
+
+
+_NOT_THE_FEEDS = (RedisUnavailable, redis.RedisError)
+"""Errors of Redis (feed state, schedule, broker): the pipeline's, not one feed's."""
+
+
+def _internal_error(exc: BaseException) -> str:
+    """The feed's ``error`` for an exception nobody expected: one line, at most 300 chars."""
+    text = " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
+    return encodable(text[:300])
+
+
+def _poll(
+    feed: FeedConfig,
+    state: dict[str, str],
+    *,
+    fetcher: Fetcher,
+    client: redis.Redis,
+    settings: Settings,
+    enqueue: Enqueue,
+    gate: HostGate,
+) -> PollResult:
+    response_or_result = _fetch(feed, state, fetcher=fetcher, gate=gate)
+    if isinstance(response_or_result, PollResult):
+        return response_or_result
+
+    def fetch_child(url: str) -> bytes:
+        return _child_body(url, feed, fetcher=fetcher, gate=gate)
+
+    return _take_entries(
+        feed,
+        state,
+        response_or_result,
+        client=client,
+        settings=settings,
+        enqueue=enqueue,
+        fetch_child=fetch_child,
+    )
+
+
+def _save_failure(
+    client: redis.Redis,
+    state_key: str,
+    state: dict[str, str],
+    result: PollResult,
+    feed: FeedConfig,
+    settings: Settings,
+) -> None:
+    """Record an unexpected failure on the state as it was before the poll.
+
+    Validators of a response whose entries may not have been enqueued are not kept. Should
+    recording itself fail, the feed is still rescheduled ``max_interval_s`` from now.
+    """
+    try:
+        _save_state(client, state_key, state, result, feed, settings)
+    except _NOT_THE_FEEDS:
+        raise
+    except Exception:  # e.g. a state written by something else
+        log.exception("feed %s: could not record its failure; rescheduled", feed.url)
+        retry_at = time.time() + settings.poller.max_interval_s
+        pipe = client.pipeline()
+        pipe.hset(
+            state_key,
+            mapping={"status": "error", "error": result.error, "next_poll": str(retry_at)},
+        )
+        schedule_poll(pipe, feed.url, retry_at)
+        pipe.execute()
 
 
 def _fetch(
@@ -154,7 +229,7 @@ def _take_entries(
     client: redis.Redis,
     settings: Settings,
     enqueue: Enqueue,
-    fetch_child: Callable[[str], bytes | None],
+    fetch_child: Callable[[str], bytes],
 ) -> PollResult:
     body_hash = hashlib.sha256(response.body).hexdigest()[:32]
     state["etag"] = response.headers.get("etag", "")
@@ -239,40 +314,78 @@ def _prune_daily(
 
 
 def _sitemap_entries(
-    body: bytes, feed_url: str, settings: Settings, fetch_child: Callable[[str], bytes | None]
+    body: bytes, feed_url: str, settings: Settings, fetch_child: Callable[[str], bytes]
 ) -> ParsedFeed:
-    """Entries of a sitemap, or of the first ``max_child_sitemaps`` sitemaps of an index."""
+    """Entries of a sitemap, or of the first ``max_child_sitemaps`` sitemaps of an index.
+
+    A child that cannot be fetched or parsed fails on its own (logged, counted in the
+    warning) and the others' entries are taken; only if every child fails is it a FeedError.
+
+    Raises:
+        FeedError: the sitemap is not one, or every child of the index failed.
+    """
     poller = settings.poller
-    sitemap = parse_sitemap(
-        body,
-        feed_url,
-        max_entries=poller.max_entries_per_poll,
-        news_max_age_s=poller.news_max_age_s,
-    )
-    entries, skipped = list(sitemap.feed.entries), sitemap.feed.skipped
+    cap = poller.max_entries_per_poll
+    sitemap = parse_sitemap(body, feed_url, max_entries=cap, news_max_age_s=poller.news_max_age_s)
+    if not sitemap.children:
+        return sitemap.feed
+    entries: list[FeedEntry] = []
+    skipped, tried, capped = 0, 0, False
+    failures: list[str] = []
+    notes: list[str] = []
     for child_url in sitemap.children[: poller.max_child_sitemaps]:
-        child = fetch_child(child_url)
-        if child is None or len(entries) >= poller.max_entries_per_poll:
+        if len(entries) >= cap:
+            capped = True
+            break
+        tried += 1
+        try:
+            child = parse_sitemap(
+                fetch_child(child_url),
+                feed_url,
+                max_entries=cap - len(entries),
+                news_max_age_s=poller.news_max_age_s,
+            )
+        except _NOT_THE_FEEDS:
+            raise
+        except FeedError as exc:
+            log.warning("feed %s: child sitemap %s failed: %s", feed_url, child_url, exc)
+            failures.append(f"{child_url}: {exc.message}")
             continue
-        part = parse_sitemap(
-            child,
-            feed_url,
-            max_entries=poller.max_entries_per_poll,
-            news_max_age_s=poller.news_max_age_s,
-        ).feed
-        entries += part.entries[: poller.max_entries_per_poll - len(entries)]
-        skipped += part.skipped
-    return ParsedFeed(title="", entries=tuple(entries), skipped=skipped)
+        except Exception as exc:  # one child, not the whole index
+            log.exception("feed %s: child sitemap %s failed", feed_url, child_url)
+            failures.append(f"{child_url}: {_internal_error(exc)}")
+            continue
+        entries += child.feed.entries
+        skipped += child.feed.skipped
+        capped = capped or child.capped
+        if child.feed.warning and not child.capped:
+            notes.append(f"{child_url}: {child.feed.warning}")
+    if failures and len(failures) == tried:
+        raise FeedError(f"all {tried} child sitemaps failed; first: {failures[0]}", url=feed_url)
+    warnings = (
+        [f"{len(failures)} of {tried} child sitemaps failed; first: {failures[0]}"]
+        if failures
+        else []
+    )
+    warnings += notes
+    if capped:
+        warnings.append(f"capped at {cap} entries (max_entries_per_poll); the rest not read")
+    return ParsedFeed(
+        title="", entries=tuple(entries), skipped=skipped, warning="; ".join(warnings)
+    )
 
 
-def _child_body(url: str, feed: FeedConfig, *, fetcher: Fetcher, gate: HostGate) -> bytes | None:
-    """A child sitemap's bytes, or None if it cannot be fetched now (logged)."""
+def _child_body(url: str, feed: FeedConfig, *, fetcher: Fetcher, gate: HostGate) -> bytes:
+    """A child sitemap's bytes.
+
+    Raises:
+        FeedError: it cannot be fetched now (throttled, refused, timed out, unavailable).
+    """
     try:
         with gate.slot(url):
             return fetch_feed(fetcher, url, headers=feed.headers, proxy=feed.proxy).body
     except (HostThrottled, UpstreamUnavailable, FetchTimeout, DropArticle) as exc:
-        log.warning("child sitemap %s of %s: %s", url, feed.url, exc)
-        return None
+        raise FeedError(f"{exc.reason}: {exc.message}", url=url) from exc
 
 
 def entry_keys(entries: Sequence[FeedEntry]) -> list[str]:
@@ -403,7 +516,7 @@ def _save_state(
         url=feed.url,
         last_poll=str(now),
         status=result.status,
-        error=result.error,
+        error=encodable(result.error),
         error_streak=str(streak),
         interval_s=f"{normal:.0f}",
         next_poll=str(now + delay),

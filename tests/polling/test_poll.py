@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,14 +12,16 @@ import pytest
 import redis
 
 from pipeline import keys
+from pipeline.errors import RedisUnavailable
 from pipeline.local.site import LocalSite
 from pipeline.models import FeedEntry
 from pipeline.polling import poll as poll_module
-from pipeline.polling.poll import prune_seen
+from pipeline.polling.poll import PollResult, prune_seen
 from pipeline.polling.registry import add_feed
 from pipeline.polling.schedule import due_feeds
 from pipeline.settings import FeedConfig, Settings
 from tests.factories import poll_in_process, respond
+from workers.poller import run_polls
 
 
 def _poll(feed: FeedConfig, client: redis.Redis, settings: Settings, sink: list[FeedEntry]) -> str:
@@ -43,20 +46,49 @@ def test_new_entries_once_then_not_modified(
     assert state[b"items_seen"] == b"4" and state[b"error_streak"] == b"0"
 
 
-def test_entry_is_not_marked_seen_when_enqueue_fails(
+def test_entry_is_not_marked_seen_when_the_broker_is_down(
     redis_client: redis.Redis, settings: Settings, sample_site: LocalSite
 ) -> None:
     feed = FeedConfig(url=sample_site.url("/feeds/science.json"))
 
-    def broken(entries: Sequence[FeedEntry]) -> None:
-        raise ConnectionError("broker down")
+    def broker_down(entries: Sequence[FeedEntry]) -> None:
+        raise RedisUnavailable("broker unavailable: connection refused")
 
-    with pytest.raises(ConnectionError):
-        poll_in_process(feed, redis_client, settings, broken)
+    with pytest.raises(RedisUnavailable):  # the pipeline's error, not the feed's
+        poll_in_process(feed, redis_client, settings, broker_down)
     assert redis_client.hlen(keys.feed_seen(feed.url)) == 0
     sink: list[FeedEntry] = []
     _poll(feed, redis_client, settings, sink)
     assert len(sink) == 2
+
+
+def test_an_unexpected_error_is_the_feeds_error_and_its_validators_are_not_kept(
+    redis_client: redis.Redis,
+    settings: Settings,
+    fixture_site: LocalSite,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = _rss([("1", fixture_site.url("/a"), ""), ("2", fixture_site.url("/b"), "")])
+    fixture_site.routes["/e.xml"] = respond(200, body, headers=(("ETag", '"v1"'),))
+    feed = FeedConfig(url=fixture_site.url("/e.xml"), interval_s=600)
+    add_feed(redis_client, feed)
+
+    def bug(entries: Sequence[FeedEntry]) -> None:
+        raise ValueError("a bug in sending these entries")
+
+    result = poll_in_process(feed, redis_client, settings, bug)
+    assert result.status == "error"
+    assert result.error == "internal error: ValueError: a bug in sending these entries"
+    assert "Traceback" in caplog.text and "feed " + feed.url in caplog.text
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert state[b"status"] == b"error" and state[b"error_streak"] == b"1"
+    assert b"etag" not in state  # else the next poll's 304 would lose the entries
+    delay = float(state[b"next_poll"]) - time.time()
+    assert 600 * 2 * 0.9 - 5 < delay <= 600 * 2 * 1.1  # backed off
+    assert redis_client.zscore(keys.FEED_SCHEDULE, feed.url) == float(state[b"next_poll"])
+    assert redis_client.hlen(keys.feed_seen(feed.url)) == 0
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok" and len(sink) == 2
 
 
 def test_failing_feed_backs_off_and_stays_scheduled(
@@ -295,3 +327,167 @@ def test_without_backlog_only_entries_that_appear_later_are_enqueued(
     _poll(feed, redis_client, settings, sink)
     assert [e.url.rsplit("/", 1)[-1] for e in sink] == ["new-1"]
     assert int(redis_client.get(keys.ENQUEUED_COUNT) or 0) == 1
+
+
+# Hostile documents (issue #15): each used to raise out of poll_feed and end the poller.
+_GOOD_ITEM = "<item><link>{base}/fine</link></item>"
+_JSON_FEED = '{{"version": "https://jsonfeed.org/version/1.1", "items": [{items}]}}'
+
+
+def _json_item(base: str, date: str) -> str:
+    return (
+        f'{{"id": "1", "url": "{base}/j", "date_published": "{date}", "date_modified": "{date}"}}'
+    )
+
+
+def _sitemap(base: str, date: str) -> str:
+    return (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+        f"<url><loc>{base}/s</loc><lastmod>{date}</lastmod><news:news>"
+        f"<news:publication_date>{date}</news:publication_date></news:news></url></urlset>"
+    )
+
+
+HOSTILE = {
+    "surrogate_reference": (
+        '<rss version="2.0"><channel><title>t&#xD800;</title>'
+        "<item><title>a&#xD800;b&#x110000;c&#99999999999999999999;</title>"
+        "<link>{base}/fine</link></item></channel></rss>"
+    ),
+    "json_date_before_year_1": _JSON_FEED.format(
+        items=_json_item("{base}", "0001-01-01T00:00:00+01:00")
+    ),
+    "json_date_after_year_9999": _JSON_FEED.format(
+        items=_json_item("{base}", "9999-12-31T23:59:59-01:00")
+    ),
+    "sitemap_date_before_year_1": _sitemap("{base}", "0001-01-01T00:00:00+01:00"),
+    "sitemap_date_after_year_9999": _sitemap("{base}", "9999-12-31T23:59:59-01:00"),
+    "rss_unparseable_link": (
+        '<rss version="2.0"><channel><title>t</title><item><link>http://[::1/a</link></item>'
+        "<item><link>http://127.0.0.1:99999/port</link></item>" + _GOOD_ITEM + "</channel></rss>"
+    ),
+    "json_unparseable_link": _JSON_FEED.format(
+        items='{"url": "http://[::1/a"}, {"url": "{base}/fine", "title": "x\\ud800"}'
+    ),
+    "sitemap_unparseable_link": (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<url><loc>http://[::1/a</loc></url><url><loc>{base}/fine</loc></url></urlset>"
+    ),
+}
+"""Documents that are the feed's problem but hold usable entries: polled ``ok``."""
+
+
+def _poll_round(
+    client: redis.Redis, settings: Settings, feeds: list[FeedConfig], sink: list[FeedEntry]
+) -> dict[str, PollResult]:
+    """One poll round of the feeds, one at a time, as the poller runs it."""
+
+    def poll(feed: FeedConfig) -> PollResult:
+        return poll_in_process(feed, client, settings, sink.extend)
+
+    results = run_polls(feeds, poll, concurrency=1, per_host=1, keep_going=lambda: True)
+    return {r.feed_url.rsplit("/", 1)[-1]: r for r in results}
+
+
+def _round_with(site: LocalSite, name: str, body: bytes, content_type: str) -> list[FeedConfig]:
+    """The feed ``name`` between two good feeds, all on ``site``."""
+    site.routes[f"/{name}"] = respond(200, body, content_type)
+    for good in ("before.xml", "after.xml"):
+        site.routes[f"/{good}"] = respond(200, _rss([(good, site.url(f"/{good}/1"), "")]))
+    return [FeedConfig(url=site.url(f"/{n}")) for n in ("before.xml", name, "after.xml")]
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_document_is_polled_and_the_round_goes_on(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite, name: str
+) -> None:
+    body = HOSTILE[name].replace("{base}", fixture_site.base_url).encode()
+    content_type = "application/json" if body.startswith(b"{") else "application/xml"
+    feeds = _round_with(fixture_site, name, body, content_type)
+    sink: list[FeedEntry] = []
+    results = _poll_round(redis_client, settings, feeds, sink)
+    assert results["before.xml"].status == results["after.xml"].status == "ok"
+    assert results[name].status == "ok", results[name].error
+    assert results[name].new == 1
+    mine = [e for e in sink if e.feed_url == feeds[1].url]
+    assert len(mine) == 1 and "[" not in mine[0].url and "99999" not in mine[0].url
+    for entry in mine:  # every text kept can be hashed and sent as UTF-8
+        for text in (entry.url, entry.title, entry.summary, entry.guid):
+            text.encode()
+    state = redis_client.hgetall(keys.feed_state(feeds[1].url))
+    assert state[b"status"] == b"ok" and float(state[b"next_poll"]) > time.time()
+
+
+def test_a_surrogate_reference_becomes_a_replacement_character(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    body = HOSTILE["surrogate_reference"].replace("{base}", fixture_site.base_url).encode()
+    fixture_site.routes["/s.xml"] = respond(200, body, "application/rss+xml")
+    sink: list[FeedEntry] = []
+    assert _poll(FeedConfig(url=fixture_site.url("/s.xml")), redis_client, settings, sink) == "ok"
+    assert [e.title for e in sink] == ["a\ufffdb\ufffdc\ufffd"]
+
+
+_SMALL_SITEMAP_GZ = gzip.compress(
+    (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(f"<url><loc>http://x.test/{n * 7919}</loc></url>" for n in range(300))
+        + "</urlset>"
+    ).encode()
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"corrupt deflate data" * 20,
+        _SMALL_SITEMAP_GZ[:-8] + b"\xff" * 8,  # its CRC-32 and length are wrong
+        _SMALL_SITEMAP_GZ[: len(_SMALL_SITEMAP_GZ) // 2],
+    ],
+    ids=["corrupt", "bad-crc", "truncated"],
+)
+def test_a_corrupt_gzip_body_is_the_feeds_error_with_backoff(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite, body: bytes
+) -> None:
+    feeds = _round_with(fixture_site, "broken.xml.gz", body, "application/octet-stream")
+    results = _poll_round(redis_client, settings, feeds, [])
+    assert results["before.xml"].status == results["after.xml"].status == "ok"
+    broken = results["broken.xml.gz"]
+    assert broken.status == "error" and "gzip" in broken.error, broken.error
+    state = redis_client.hgetall(keys.feed_state(feeds[1].url))
+    assert state[b"status"] == b"error" and state[b"error_streak"] == b"1"
+    delay = float(state[b"next_poll"]) - time.time()
+    assert delay > settings.poller.interval_s  # backed off
+    assert redis_client.zscore(keys.FEED_SCHEDULE, feeds[1].url) == float(state[b"next_poll"])
+
+
+def test_any_exception_while_polling_a_feed_is_that_feeds_error(
+    redis_client: redis.Redis,
+    settings: Settings,
+    fixture_site: LocalSite,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The last resort: a bug nobody has found yet fails one feed, not the poller."""
+    feeds = _round_with(fixture_site, "buggy.xml", _rss([("1", fixture_site.url("/x"), "")]), "")
+    real_parse = poll_module.parse_feed
+
+    def parse(body: bytes, feed_url: str, **kwargs: int) -> object:
+        if feed_url.endswith("/buggy.xml"):
+            raise KeyError("an unforeseen bug\nacross two lines")
+        return real_parse(body, feed_url, **kwargs)
+
+    monkeypatch.setattr(poll_module, "parse_feed", parse)
+    sink: list[FeedEntry] = []
+    results = _poll_round(redis_client, settings, feeds, sink)
+    assert results["before.xml"].status == results["after.xml"].status == "ok"
+    assert len(sink) == 2
+    buggy = results["buggy.xml"]
+    assert buggy.status == "error"
+    assert buggy.error == "internal error: KeyError: 'an unforeseen bug\\nacross two lines'"
+    assert "Traceback" in caplog.text and "KeyError" in caplog.text
+    state = redis_client.hgetall(keys.feed_state(feeds[1].url))
+    assert state[b"error"].decode() == buggy.error and state[b"error_streak"] == b"1"
+    assert float(state[b"next_poll"]) - time.time() > settings.poller.interval_s
+    assert due_feeds(redis_client, time.time(), limit=10) == []  # all rescheduled

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import calendar
 import gzip
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -11,6 +14,7 @@ import redis
 from pipeline.errors import FeedError
 from pipeline.local.site import LocalSite
 from pipeline.models import FeedEntry
+from pipeline.polling import sitemaps
 from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
 from pipeline.settings import FeedConfig, Settings
 from tests.factories import poll_in_process, respond
@@ -74,7 +78,7 @@ def test_index_gzip_and_hostile_inputs() -> None:
         parse_sitemap(b"<urlset><url>", "u", max_entries=10, news_max_age_s=86400)
     with pytest.raises(FeedError, match="50 MB"):
         parse_sitemap(
-            gzip.compress(b"<urlset>" + b" " * (51 * 1024 * 1024)),
+            gzip.compress(b"<urlset>" + (b" " * 1024 * 1024 + b"<url/>") * 51),
             "u",
             max_entries=10,
             news_max_age_s=86400,
@@ -99,6 +103,175 @@ def test_poller_follows_a_sitemap_index(
     feed = FeedConfig(url=fixture_site.url("/index.xml"))
     sink: list[FeedEntry] = []
     result = poll_in_process(feed, redis_client, settings, sink.extend)
-    assert result.status == "ok" and result.new == 2
+    assert result.status == "warning" and result.new == 2  # the missing child is counted
+    assert result.error.startswith(f"1 of 2 child sitemaps failed; first: {base}/missing.xml")
     assert [e.url for e in sink] == [f"{base}/a", f"{base}/b"]
     assert all(e.feed_url == feed.url for e in sink)
+
+
+def _urlset(urls: list[str], tail: str = "</urlset>") -> bytes:
+    locs = "".join(f"<url><loc>{u}</loc><lastmod>2026-11-27</lastmod></url>\n" for u in urls)
+    return (f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{locs}{tail}').encode()
+
+
+_MEASURE = """
+import resource, sys, time
+from pipeline.polling import sitemaps
+from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
+body = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+assert is_sitemap(body)
+feed = parse_sitemap(body, "https://n.example/s.xml.gz", max_entries=500, news_max_age_s=1).feed
+took = time.perf_counter() - start
+grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(len(feed.entries), feed.warning, took, grew // 1024, sep="|")
+"""
+
+
+def test_a_huge_gzipped_sitemap_is_read_only_up_to_the_cap_in_little_memory(
+    tmp_path: Path,
+) -> None:
+    """100,000 URLs (5.7 MB inflated): parsing used to build them all (~90 MB more RSS)."""
+    urls = [f"https://n.example/{n % 97}/story-{n * 7919}" for n in range(100_000)]
+    path = tmp_path / "big.xml.gz"
+    path.write_bytes(gzip.compress(_urlset(urls), 6))
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    entries, warning, took, grew_mb = done.stdout.strip().split("|")
+    print(f"\n100k-URL gzipped sitemap: {float(took):.3f} s, peak RSS +{grew_mb} MB")
+    assert int(entries) == 500 and "capped at 500" in warning
+    assert int(grew_mb) < 30 and float(took) < 10
+
+
+def test_reading_stops_at_the_cap() -> None:
+    """What follows the cap is not read: not even a syntax error there is seen."""
+    urls = [f"https://n.example/{n}" for n in range(600)]
+    body = _urlset(urls, tail="<url><loc>&broken;<<<")
+    for data in (body, gzip.compress(body)):
+        feed = parse_sitemap(data, "u", max_entries=500, news_max_age_s=86400).feed
+        assert [e.url for e in feed.entries] == urls[:500]
+        assert feed.warning.startswith("capped at 500 entries")
+    whole = parse_sitemap(_urlset(urls[:500]), "u", max_entries=500, news_max_age_s=86400).feed
+    assert len(whole.entries) == 500 and whole.warning == ""  # exactly the cap: not capped
+    with pytest.raises(FeedError):
+        parse_sitemap(body, "u", max_entries=700, news_max_age_s=86400)
+
+
+def test_gzip_members_padding_corruption_and_odd_roots() -> None:
+    first, second = _urlset(["https://n.example/1"]), _urlset(["https://n.example/2"])
+    parse = parse_sitemap(
+        gzip.compress(first[:50]) + gzip.compress(first[50:]) + b"\0" * 16,
+        "u",
+        max_entries=10,
+        news_max_age_s=86400,
+    )
+    assert [e.url for e in parse.feed.entries] == ["https://n.example/1"]
+    big = gzip.compress(_urlset([f"https://n.example/{n * 7919}" for n in range(2000)]))
+    assert is_sitemap(big[: len(big) // 2])  # the head inflates: the rest is not looked at
+    for bad, message in (
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", "invalid gzipped sitemap"),
+        (gzip.compress(second)[:-4], "invalid gzipped sitemap"),
+        (b"<html><body><url><loc>https://n.example/x</loc></url></body></html>", "<html>"),
+        (b"", "invalid sitemap"),
+    ):
+        with pytest.raises(FeedError, match=message):
+            parse_sitemap(bad, "u", max_entries=10, news_max_age_s=86400)
+    with pytest.raises(FeedError, match="invalid gzipped"):
+        is_sitemap(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage")
+
+
+def test_out_of_range_dates_and_unparseable_locs_are_no_date_and_skipped() -> None:
+    body = (
+        news_sitemap("https://n.example")
+        .replace(b"2026-11-28T10:00:00Z", b"9999-12-31T23:59:59-01:00")
+        .replace(b"2026-11-28T09:00:00+01:00", b"0001-01-01T00:00:00+01:00")
+    )
+    body = body.replace(b"javascript:alert(1)", b"http://[::1/a")
+    feed = parse_sitemap(body, "u", max_entries=10, news_max_age_s=2 * 86400, now=NOW).feed
+    assert [(e.url, e.published_at, e.updated_at) for e in feed.entries] == [
+        ("https://n.example/fresh", None, None),
+        ("https://n.example/plain", None, "2026-11-27T00:00:00+00:00"),
+    ]
+    assert feed.skipped == 2
+
+
+def test_one_bad_child_sitemap_fails_alone(
+    redis_client: redis.Redis,
+    settings: Settings,
+    fixture_site: LocalSite,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base = fixture_site.base_url
+    children = {
+        "/good-1.xml": respond(200, _urlset([f"{base}/a", f"{base}/b"]), "application/xml"),
+        "/malformed.xml": respond(200, b"<urlset><url><loc>x</loc>", "application/xml"),
+        "/html.xml": respond(200, b"<html><body>moved</body></html>", "application/xml"),
+        "/bad.xml.gz": respond(200, b"\x1f\x8b\x08\x00garbage", "application/octet-stream"),
+        "/missing.xml": respond(404, b"gone"),
+        "/good-2.xml": respond(200, gzip.compress(_urlset([f"{base}/c"])), "application/xml"),
+    }
+    fixture_site.routes.update(children)
+    index = "".join(f"<sitemap><loc>{base}{path}</loc></sitemap>" for path in children)
+    fixture_site.routes["/index.xml"] = respond(
+        200, f"<sitemapindex>{index}</sitemapindex>".encode(), "application/xml"
+    )
+    feed = FeedConfig(url=fixture_site.url("/index.xml"))
+    sink: list[FeedEntry] = []
+    result = poll_in_process(feed, redis_client, settings, sink.extend)
+    assert [e.url for e in sink] == [f"{base}/a", f"{base}/b", f"{base}/c"]
+    assert result.status == "warning" and result.new == 3
+    assert result.error.startswith(f"4 of 6 child sitemaps failed; first: {base}/malformed.xml")
+    for path in ("/malformed.xml", "/html.xml", "/bad.xml.gz", "/missing.xml"):
+        assert f"child sitemap {base}{path} failed" in caplog.text
+
+
+def test_an_index_whose_children_all_fail_is_an_error(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    base = fixture_site.base_url
+    fixture_site.routes["/bad.xml"] = respond(200, b"<urlset><url>", "application/xml")
+    index = f"<sitemapindex><sitemap><loc>{base}/bad.xml</loc></sitemap>"
+    index += f"<sitemap><loc>{base}/missing.xml</loc></sitemap></sitemapindex>"
+    fixture_site.routes["/index.xml"] = respond(200, index.encode(), "application/xml")
+    feed = FeedConfig(url=fixture_site.url("/index.xml"))
+    result = poll_in_process(feed, redis_client, settings, lambda entries: None)
+    assert result.status == "error"
+    assert f"all 2 child sitemaps failed; first: {base}/bad.xml" in result.error
+
+
+def test_children_are_read_only_until_the_cap(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    base = fixture_site.base_url
+    for n in range(3):
+        urls = [f"{base}/{n}/{i}" for i in range(300)]
+        fixture_site.routes[f"/c{n}.xml"] = respond(200, _urlset(urls), "application/xml")
+    index = "".join(f"<sitemap><loc>{base}/c{n}.xml</loc></sitemap>" for n in range(3))
+    fixture_site.routes["/index.xml"] = respond(
+        200, f"<sitemapindex>{index}</sitemapindex>".encode(), "application/xml"
+    )
+    sink: list[FeedEntry] = []
+    feed = FeedConfig(url=fixture_site.url("/index.xml"))
+    result = poll_in_process(feed, redis_client, settings, sink.extend)
+    assert len(sink) == 500 and result.status == "warning" and "capped at 500" in result.error
+    assert fixture_site.count("/c2.xml") == 0  # not fetched once the cap was reached
+
+
+def test_reading_stops_after_the_protocols_50000_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However few are kept (old news, unusable links), no more than 50,000 <url> are read."""
+    assert sitemaps.MAX_ITEMS == 50_000
+    monkeypatch.setattr(sitemaps, "MAX_ITEMS", 10)
+    body = _urlset([f"ftp://n.example/{n}" for n in range(10)] + ["https://n.example/late"])
+    feed = parse_sitemap(body, "u", max_entries=500, news_max_age_s=86400).feed
+    assert feed.entries == () and feed.skipped == 10
+    assert feed.warning == "read the first 10 <url> only (the sitemap protocol's limit)"
+    whole = parse_sitemap(
+        body[: body.rindex(b"<url>")] + b"</urlset>", "u", max_entries=500, news_max_age_s=86400
+    ).feed
+    assert whole.skipped == 10 and whole.warning == ""

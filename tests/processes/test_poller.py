@@ -290,3 +290,75 @@ def _wait_rounds(client: redis.Redis, rounds: int) -> None:
         30,
         f"{rounds} poll rounds",
     )
+
+
+def test_hostile_feed_documents_fail_alone_in_a_real_poller(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    fixture_site: LocalSite,
+    tmp_path: Path,
+) -> None:
+    """Issue #15: each of these documents used to end the poll round and the poller."""
+    base = fixture_site.base_url
+    json_feed = (
+        '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", '
+        f'"url": "{base}/j", "date_published": "0001-01-01T00:00:00+01:00"}}]}}'
+    )
+    sitemap = (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url>'
+        f"<loc>{base}/s</loc><lastmod>9999-12-31T23:59:59-01:00</lastmod></url></urlset>"
+    )
+    routes: dict[str, object] = {
+        "/surrogate.xml": respond(
+            200,
+            '<rss version="2.0"><channel><title>t</title><item><title>&#xD800;</title>'
+            f"<link>{base}/r</link></item></channel></rss>".encode(),
+            "application/rss+xml",
+        ),
+        "/dates.json": respond(200, json_feed.encode(), "application/feed+json"),
+        "/dates-sitemap.xml": respond(200, sitemap.encode(), "application/xml"),
+        "/ipv6-link.xml": respond(
+            200,
+            '<rss version="2.0"><channel><title>t</title>'
+            "<item><link>http://[::1/a</link></item>"
+            f"<item><link>{base}/v</link></item></channel></rss>".encode(),
+            "application/rss+xml",
+        ),
+        "/corrupt.xml.gz": respond(
+            200, b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xde\xad" * 50, "text/xml"
+        ),
+        "/good.xml": rss(fixture_site, ["/good-1", "/good-2"]),
+    }
+    fixture_site.routes.update(routes)  # type: ignore[arg-type]
+    urls = [fixture_site.url(path) for path in routes]
+    write_feeds(tmp_path, urls)
+    env = worker_env(redis_server.url, tmp_path)
+    done = subprocess.run(
+        newsflow("poller", "--once"), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    states = {url.rsplit("/", 1)[-1]: redis_client.hgetall(keys.feed_state(url)) for url in urls}
+    print(
+        "\n"
+        + "\n".join(
+            f"{n:18} {s[b'status'].decode()} {s[b'error'].decode()[:60]}" for n, s in states.items()
+        )
+    )
+    for name in ("surrogate.xml", "dates.json", "dates-sitemap.xml", "ipv6-link.xml", "good.xml"):
+        assert states[name][b"status"] == b"ok", name
+    assert {name: int(s[b"items_seen"]) for name, s in states.items()} == {
+        "surrogate.xml": 1,
+        "dates.json": 1,
+        "dates-sitemap.xml": 1,
+        "ipv6-link.xml": 1,
+        "corrupt.xml.gz": 0,
+        "good.xml": 2,
+    }
+    corrupt = states["corrupt.xml.gz"]
+    assert corrupt[b"status"] == b"error" and b"invalid gzipped" in corrupt[b"error"]
+    assert corrupt[b"error_streak"] == b"1"
+    now = time.time()
+    for url in urls:
+        assert f"poll feed={url} status=" in done.stderr
+        assert redis_client.zscore(keys.FEED_SCHEDULE, url) > now  # all scheduled again
+    assert len(queued_entries(redis_client)) == 6
