@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from pipeline.article.sanitize import as_uri
 from pipeline.errors import FeedError
 from pipeline.models import FeedEntry
 from pipeline.polling.cadence import feed_period_s
@@ -300,7 +301,7 @@ def http_url(link: str, base: str = "") -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return absolute
+    return as_uri(absolute) or None  # an IRI (space, é, non-ASCII host) as the URI it means
 
 
 def _struct_time_iso(value: time.struct_time | None) -> str | None:

@@ -506,3 +506,16 @@ def test_json_feed_items_not_a_list() -> None:
 def test_json_feed_with_utf8_bom() -> None:
     parsed = parse_feed(b"\xef\xbb\xbf" + sample_feed("science.json"), FEED_URL)
     assert len(parsed.entries) == 2
+
+
+def test_entry_links_are_published_as_uris() -> None:
+    """An IRI link (space, quote, non-ASCII path or host) becomes the URI it stands for, so
+    the fetcher can request it and the published url is a valid URI; %XX stays as it is."""
+    body = b"""<rss version="2.0"><channel><title>t</title>
+    <item><link>https://news.example/a b"c/\xc3\xa9t\xc3\xa9?q=1%20x</link></item>
+    <item><link>https://b\xc3\xbccher.example/x</link></item></channel></rss>"""
+    urls = [e.url for e in parse_feed(body, "https://news.example/feed").entries]
+    assert urls == [
+        "https://news.example/a%20b%22c/%C3%A9t%C3%A9?q=1%20x",
+        "https://xn--bcher-kva.example/x",
+    ]
