@@ -17,10 +17,32 @@ import redis
 
 from pipeline.errors import RedisUnavailable
 
+_MASK = "***"
+_SECRET_PARAMETER = re.compile(
+    r"([?&;])(password|pass|passwd|pwd|auth|token|secret)=[^&;#]*", re.IGNORECASE
+)
+
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """The URL with every password in it replaced by ``***``; never raises.
+
+    Masked: the userinfo's password (after the user name's ``:``, up to the ``@`` before
+    the host) and the value of any ``password``, ``pass``, ``passwd``, ``pwd``, ``auth``,
+    ``token`` or ``secret`` query parameter (redis-py passes unknown query parameters on as
+    connection options, ``password`` included).
+
+    The host follows the *last* ``@`` (as urllib and redis-py split the authority), so a
+    password holding ``@`` is masked whole. A password holding ``/``, ``?`` or ``#`` ends
+    urllib's authority early; to never show its tail, the last ``@`` of the whole URL is
+    taken: a URL with an ``@`` in its path or query is then masked more than needed.
+    """
+    head, sep, rest = url.partition("://")
+    if sep:
+        userinfo, at, host_and_rest = rest.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        if at and colon:
+            url = f"{head}{sep}{user}:{_MASK}@{host_and_rest}"
+    return _SECRET_PARAMETER.sub(rf"\1\2={_MASK}", url)
 
 
 def connect_redis(url: str, *, timeout_s: float = 5.0) -> redis.Redis:

@@ -22,7 +22,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def worker_env(redis_url: str, config_dir: Path, **extra: str) -> dict[str, str]:
-    """Environment for newsflow subprocesses in tests."""
+    """Environment for newsflow subprocesses in tests (``config_dir`` is created: a folder
+    named by NEWSFLOW_CONFIG_DIR must exist)."""
+    config_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
     env.update(
         NEWSFLOW_REDIS_URL=redis_url,

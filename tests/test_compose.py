@@ -140,12 +140,69 @@ def test_app_services_share_settings() -> None:
         assert set(service.get("networks", [])) == {"backend", "egress"}, name
 
 
-def test_redis_password_fallback_matches_app_url() -> None:
-    services = _services()
-    redis_password = str(services["redis"]["environment"]["REDIS_PASSWORD"])
-    for name, service in _newsflow_services().items():
-        url = str(service["environment"]["NEWSFLOW_REDIS_URL"])
-        assert f":{redis_password}@" in url, f"{name}: password in URL differs from redis'"
+REQUIRED_SECRETS = ("REDIS_PASSWORD", "GRAFANA_PASSWORD", "FLOWER_USER", "FLOWER_PASSWORD")
+_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}")
+
+
+def _interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's interpolation of the whole file (every service, whatever its profile)."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        current = env.get(name)
+        missing = current is None or (current == "" and op is not None and op.startswith(":"))
+        if missing and op in (":?", "?"):
+            raise LookupError(f"required variable {name} is missing a value: {arg}")
+        if missing and op in (":-", "-"):
+            return arg
+        return current or ""
+
+    return "$".join(_REFERENCE.sub(one, part) for part in value.split("$$"))
+
+
+def _secrets() -> dict[str, str]:
+    return {name: f"{name.lower()}-S3cret" for name in REQUIRED_SECRETS}
+
+
+def test_secrets_are_required_never_defaulted() -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    references = [m.groupdict() for m in _REFERENCE.finditer(text)]
+    for name in REQUIRED_SECRETS:
+        uses = [r for r in references if r["name"] == name]
+        assert uses, f"{name} is not used"
+        for use in uses:
+            assert use["op"] == ":?" and use["arg"].strip(), f"{name} must be ${{{name}:?message}}"
+    for use in references:
+        if re.search(r"PASSWORD|SECRET|TOKEN|USER", use["name"]):
+            assert use["op"] == ":?", f"{use['name']} has a fallback: {use}"
+    assert "change-me" not in text
+
+
+@pytest.mark.parametrize("unset", REQUIRED_SECRETS)
+def test_compose_refuses_to_start_without_each_secret(unset: str) -> None:
+    env = {k: v for k, v in _secrets().items() if k != unset}
+    with pytest.raises(LookupError, match=f"required variable {unset} is missing"):
+        _interpolate(_compose(), env)
+    with pytest.raises(LookupError, match=unset):
+        _interpolate(_compose(), {**env, unset: ""})
+
+
+def test_redis_password_is_the_one_in_the_app_url() -> None:
+    services = _interpolate(_compose(), _secrets())["services"]
+    password = _secrets()["REDIS_PASSWORD"]
+    assert services["redis"]["environment"]["REDIS_PASSWORD"] == password
+    for name, service in services.items():
+        if _is_newsflow_service(service):
+            url = service["environment"]["NEWSFLOW_REDIS_URL"]
+            assert url == f"redis://:{password}@redis:6379/0", name
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == _secrets()["GRAFANA_PASSWORD"]
 
 
 def test_redis_is_private_pinned_and_healthchecked() -> None:
@@ -209,8 +266,57 @@ def test_flower_is_optional_and_local_only() -> None:
     assert ports and all(port.startswith("127.0.0.1:") for port in ports), ports
 
 
-def test_env_example_sets_redis_password() -> None:
-    assert re.search(r"^REDIS_PASSWORD=\S+", ENV_EXAMPLE.read_text(encoding="utf-8"), re.M)
+def test_flower_requires_basic_auth() -> None:
+    flower = _interpolate(_compose(), _secrets())["services"]["flower"]
+    secrets = _secrets()
+    expected = f"{secrets['FLOWER_USER']}:{secrets['FLOWER_PASSWORD']}"
+    # Flower reads FLOWER_<OPTION> variables: the credentials stay off its command line.
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == expected
+    assert not any("basic_auth" in token for token in _tokens(flower["command"]))
+    # The healthcheck still answers behind the login.
+    check = " ".join(_tokens(flower["healthcheck"]["test"]))
+    assert "FLOWER_BASIC_AUTH" in check and "Authorization" in check
+
+
+def test_metrics_listen_on_the_private_network_only() -> None:
+    """Metrics bind to loopback by default; compose opens them to its own networks, where
+    Prometheus scrapes them, and publishes no port."""
+    from pipeline.settings import MetricsSettings, Settings
+
+    services = _interpolate(_compose(), _secrets())["services"]
+    for name in ("worker", "poller"):
+        env = {k: str(v) for k, v in services[name]["environment"].items()}
+        assert env.get("NEWSFLOW_METRICS_BIND") == "0.0.0.0", name
+        assert "ports" not in services[name]
+        assert "backend" in services[name]["networks"]
+        settings = Settings.load({"NEWSFLOW_CONFIG_DIR": str(ROOT / "config"), **env})
+        assert settings.metrics.bind == "0.0.0.0"
+    assert "backend" in services["prometheus"]["networks"]
+    assert "ports" not in services["prometheus"]
+    assert MetricsSettings().bind == "127.0.0.1"
+    scrape = yaml.safe_load((ROOT / "config" / "prometheus.yml").read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
+    assert jobs["newsflow-worker"]["dns_sd_configs"][0]["names"] == ["worker"]
+    assert jobs["newsflow-poller"]["static_configs"][0]["targets"] == ["poller:9809"]
+
+
+def test_env_example_lists_every_required_variable_empty() -> None:
+    """Copying .env.example as is must not start anything with a known password."""
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    compose = COMPOSE_FILE.read_text(encoding="utf-8")
+    required = {m["name"] for m in _REFERENCE.finditer(compose) if m["op"] == ":?"}
+    assert set(REQUIRED_SECRETS) <= required
+    for name in required:
+        assert re.search(rf"^{name}=$", text, re.M), f".env.example must list {name}= (empty)"
+    assert "change-me" not in text
+    assert "required" in text.lower()
+
+
+def test_readme_docker_section_names_the_required_variables() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running with Docker", 1)[1].split("\n## ", 1)[0]
+    for name in REQUIRED_SECRETS:
+        assert name in section, name
 
 
 # ------------------------------------------------------------------ config/redis.conf

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 import yaml
+from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline import keys
@@ -89,6 +92,9 @@ def test_worker_metrics_match_the_stream(
             )
             >= 7
         )
+        # No authentication on these endpoints: loopback only unless metrics.bind says so.
+        assert listening(worker_port) == {"127.0.0.1"}
+        assert listening(poller_port) == {"127.0.0.1"}
         poller_samples = scrape(poller_port)
         assert poller_samples[("newsflow_stream_length", (("stream", keys.ARTICLES_STREAM),))] == 6
         assert poller_samples[("newsflow_outcomes", (("outcome", "published"),))] == 6
@@ -96,6 +102,88 @@ def test_worker_metrics_match_the_stream(
     finally:
         poller.terminate()
         poller.wait(timeout=30)
+
+
+def listening(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp*)."""
+    addresses: set[str] = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)  # 32-bit words in host (little-endian) order
+            packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            addresses.add(socket.inet_ntop(family, packed))
+    return addresses
+
+
+@pytest.mark.parametrize(("bind", "expected"), [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
+def test_endpoints_listen_where_metrics_bind_says(
+    bind: str | None, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(metrics, "_host_labels", metrics._host_labels)
+    started: list[Any] = []
+
+    def start(*args: Any, **kwargs: Any) -> Any:
+        started.append(start_http_server(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(metrics, "start_http_server", start)
+    settings = MetricsSettings() if bind is None else MetricsSettings(bind=bind)
+    port = free_port()
+    metrics.serve_worker_metrics(port, settings)
+    try:
+        assert listening(port) == {expected}
+    finally:
+        for server, thread in started:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
+
+
+def test_host_label_values_are_capped(tmp_path: Path) -> None:
+    labels = metrics.HostLabels(3, tmp_path)
+    assert [labels(h) for h in ("a.example", "b.example", "a.example", "c.example")] == [
+        "a.example",
+        "b.example",
+        "a.example",
+        "c.example",
+    ]
+    assert labels("d.example") == metrics.OTHER_HOST
+    assert labels("a.example") == "a.example"
+    # Another process of the same worker (a recycled pool process) shares the same cap.
+    sibling = metrics.HostLabels(3, tmp_path)
+    assert sibling("e.example") == metrics.OTHER_HOST
+    assert sibling("c.example") == "c.example"
+    assert metrics.HostLabels(0)("a.example") == metrics.OTHER_HOST
+
+
+def test_fetch_counter_keeps_at_most_max_host_labels_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(metrics, "_host_labels", metrics._host_labels)
+    metrics.serve_worker_metrics(0, MetricsSettings(max_host_labels=5))
+    hooks = metrics.PrometheusHooks()
+    for i in range(300):
+        hooks.fetched(f"h{i}.cap.example", "200")
+    hosts = {
+        sample.labels["host"]
+        for family in metrics.FETCHES.collect()
+        for sample in family.samples
+        if sample.labels.get("host", "").endswith(".cap.example")
+        or sample.labels.get("host") == metrics.OTHER_HOST
+    }
+    assert hosts == {f"h{i}.cap.example" for i in range(5)} | {metrics.OTHER_HOST}
+    other = metrics.FETCHES.labels(host=metrics.OTHER_HOST, status="200")._value.get()
+    assert other >= 295
 
 
 def _defined_metrics() -> set[str]:

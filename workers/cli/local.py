@@ -16,7 +16,7 @@ from rich.console import Console
 
 from pipeline.connection import connect_redis, mask_url
 from pipeline.errors import PipelineError
-from pipeline.local.redis_server import RedisServer, start_redis
+from pipeline.local.redis_server import RedisServer, start_redis, write_private
 from pipeline.local.site import LocalSite, sample_site_dir
 from pipeline.settings import Settings
 from pipeline.streams.tail import outcome_counts, read_articles
@@ -28,7 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def run_local(settings: Settings, *, concurrency: int) -> int:
-    """Run Redis (embedded unless one is configured), a worker and the poller until a signal."""
+    """Run Redis (embedded unless one is configured), a worker and the poller until a signal.
+
+    The embedded redis-server requires the password kept beside its data
+    (``<data_dir>/redis/requirepass.conf``); the children get it in their Redis URL, and
+    ``<data_dir>/redis.url`` (mode 0600) gives it to other commands run in this folder.
+    """
     stop_signals: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda s, _f: stop_signals.append(s))
@@ -36,10 +41,10 @@ def run_local(settings: Settings, *, concurrency: int) -> int:
     url = settings.redis_url
     url_file = Path(settings.data_dir) / EMBEDDED_URL_FILE
     if not _redis_configured(settings):
-        server = start_redis(Path(settings.data_dir) / "redis", persistent=True)
+        server = start_redis(Path(settings.data_dir) / "redis", persistent=True, password=True)
         url = server.url
-        url_file.write_text(url + "\n")
-        log.info("embedded redis-server on %s (data in %s)", url, server.data_dir)
+        write_private(url_file, url + "\n")
+        log.info("embedded redis-server on %s (data in %s)", mask_url(url), server.data_dir)
     env = child_env({"NEWSFLOW_REDIS_URL": url})
     children = [
         Child("worker", newsflow_command("worker", "--concurrency", str(concurrency)), env),
@@ -69,7 +74,7 @@ def run_demo(*, timeout_s: float) -> int:
     site = LocalSite(sample_site_dir()).start()
     children: list[Child] = []
     try:
-        server = start_redis(tmp / "redis", persistent=False)
+        server = start_redis(tmp / "redis", persistent=False, password=True)
         env = _demo_env(tmp, server.url, [site.url(path) for path in expected["feeds"]])
         children = [
             Child("worker", newsflow_command("worker", "-c", "2", "--loglevel", "WARNING"), env),
@@ -78,7 +83,8 @@ def run_demo(*, timeout_s: float) -> int:
         for child in children:
             child.start()
         console.print(
-            f"[bold]newsflow demo[/bold]: sample site at {site.base_url}, redis at {server.url}\n"
+            f"[bold]newsflow demo[/bold]: sample site at {site.base_url}, "
+            f"redis at {mask_url(server.url)}\n"
         )
         return _await_articles(console, server.url, expected, timeout_s)
     except PipelineError as exc:

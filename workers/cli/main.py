@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import msgspec
 import typer
 
-from pipeline.errors import PipelineError, RedisUnavailable
+from pipeline.errors import ConfigError, PipelineError, RedisUnavailable
 from workers.cli.consume import consume, replay
 from workers.cli.feeds import feeds_app
 from workers.cli.kit import (
@@ -170,9 +170,13 @@ add_bench_commands(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a configuration error anywhere exits 2, naming the setting."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"newsflow: {exc}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
