@@ -40,6 +40,13 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+SENT_ENTRIES = "newsflow:sent"
+"""Sorted set: entry id -> when it was sent to the workers; removed with its outcome
+(the ledger behind the end-to-end check that no entry is lost, pipeline.polling.ledger)."""
+SENT_MESSAGES = "newsflow:sent:msg"
+"""Hash: entry id -> the task message it was sent with (to send it again)."""
+
+
 def url_outcome(url_id: str) -> str:
     """String key: the terminal outcome recorded for a canonical URL (its id)."""
     return f"newsflow:url:{url_id}"

@@ -4,6 +4,11 @@
 -- Streams are never trimmed here: pipeline/streams/retention.py trims behind the groups.
 -- Returns {kind, detail}: {'already', outcome} | {'duplicate', article id} | {'published', stream id}
 local ttl = tonumber(A.ttl)
+-- The entry has an outcome from here on: it leaves the sent-entries ledger.
+local function settle()
+  redis.call('ZREM', K.sent, A.entry_id)
+  redis.call('HDEL', K.sent_messages, A.entry_id)
+end
 local done = redis.call('GET', K.entry_outcome)
 if done then return {'already', done} end
 
@@ -68,6 +73,7 @@ if dup_of then
     'duplicate_of', dup_of, 'match', match, 'similarity', similarity, 'at', A.now_ms)
   redis.call('HINCRBY', K.counts, 'duplicate', 1)
   redis.call('HINCRBY', K.feed_counts, 'duplicate', 1)
+  settle()
   return {'duplicate', dup_of}
 end
 
@@ -92,4 +98,5 @@ redis.call(unpack(record))
 redis.call('EXPIRE', K.record, ttl)
 redis.call('HINCRBY', K.counts, 'published', 1)
 redis.call('HINCRBY', K.feed_counts, 'published', 1)
+settle()
 return {'published', sid}

@@ -40,6 +40,8 @@ _PUBLISH = LuaScript(
         "counts",
         "feed_counts",
         "record",
+        "sent",
+        "sent_messages",
     ),
     args=(
         "ttl",
@@ -63,8 +65,8 @@ _UPDATE = LuaScript(
 _RECORD = LuaScript(
     "pipeline",
     "publish_record.lua",
-    keys=("entry_outcome", "stream", "counts", "feed_counts"),
-    args=("ttl", "kind", "reason"),
+    keys=("entry_outcome", "stream", "counts", "feed_counts", "sent", "sent_messages"),
+    args=("ttl", "kind", "reason", "entry_id"),
     libraries=(OUTCOME_LUA,),
 )
 
@@ -166,6 +168,8 @@ class Publisher:
             "counts": keys.OUTCOME_COUNTS,
             "feed_counts": keys.feed_outcomes(entry.feed_url),
             "record": keys.article_record(article.id),
+            "sent": keys.SENT_ENTRIES,
+            "sent_messages": keys.SENT_MESSAGES,
         }
         args = {
             "ttl": self._settings.dedupe_ttl_s,
@@ -223,6 +227,8 @@ class Publisher:
             "stream": stream,
             "counts": keys.OUTCOME_COUNTS,
             "feed_counts": keys.feed_outcomes(entry.feed_url),
+            "sent": keys.SENT_ENTRIES,
+            "sent_messages": keys.SENT_MESSAGES,
         }
         fields = {
             "type": kind.value,
@@ -235,7 +241,12 @@ class Publisher:
             "at": str(_now_ms()),
             "entry": _ENCODER.encode(entry.to_message()),
         }
-        args = {"ttl": self._settings.dedupe_ttl_s, "kind": kind.value, "reason": reason}
+        args = {
+            "ttl": self._settings.dedupe_ttl_s,
+            "kind": kind.value,
+            "reason": reason,
+            "entry_id": entry_id,
+        }
         status, detail = self._run(_RECORD, script_keys, args, entry.url, (), _pairs(fields))
         if status == "already":
             return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=detail)

@@ -9,4 +9,6 @@ local sid = redis.call(unpack(xadd))
 redis.call('SET', K.entry_outcome, outcome_value(A.kind, A.reason), 'EX', tonumber(A.ttl))
 redis.call('HINCRBY', K.counts, A.kind, 1)
 redis.call('HINCRBY', K.feed_counts, A.kind, 1)
+redis.call('ZREM', K.sent, A.entry_id)  -- ended: out of the sent-entries ledger
+redis.call('HDEL', K.sent_messages, A.entry_id)
 return {'recorded', sid}

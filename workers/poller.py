@@ -14,51 +14,70 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import redis
+from kombu.exceptions import OperationalError
 
 from pipeline import keys
+from pipeline.errors import RedisUnavailable
 from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import HostGate, host_of
 from pipeline.models import FeedEntry
 from pipeline.ops.stats import read_task_queue
 from pipeline.polling.lease import Lease
+from pipeline.polling.ledger import record_sent, sweep_ledger
 from pipeline.polling.poll import PollResult, poll_feed
 from pipeline.polling.registry import registered_feeds, seed_feeds
 from pipeline.polling.schedule import count_round, due_feeds, reconcile_schedule, seconds_until_due
 from pipeline.settings import FeedConfig, Settings
 from pipeline.streams.retention import trim_all
 from workers.app import app, entry_task
-from workers.metrics import FEED_POLLS, NEW_ENTRIES, ROUNDS_HELD_BACK
+from workers.metrics import FEED_POLLS, LEDGER_RESENT, NEW_ENTRIES, ROUNDS_HELD_BACK
 
 log = logging.getLogger(__name__)
+_SWEEP_EVERY_S = 10.0
+"""How often the active poller sweeps the sent-entries ledger."""
 _DUE_BATCH = 1000
 """Feeds taken from the schedule per round (the rest stay due for the next round)."""
 
 
-def enqueue_entry(entry: FeedEntry, producer: Any = None) -> None:
+def enqueue_entry(entry: FeedEntry, *, ledger: redis.Redis | None = None) -> None:
     """Send one entry to the workers as its own task; returns once the broker has it."""
-    enqueue_entries([entry], producer=producer, per_task=1)
+    enqueue_entries([entry], per_task=1, ledger=ledger)
 
 
 def enqueue_entries(
-    entries: Sequence[FeedEntry], *, producer: Any = None, per_task: int = 1
+    entries: Sequence[FeedEntry],
+    *,
+    producer: Any = None,
+    per_task: int = 1,
+    ledger: redis.Redis | None = None,
 ) -> None:
     """Send entries to the workers, ``per_task`` to a task; returns once the broker has them.
 
-    A ``producer`` held for a whole poll saves taking one from the pool per message.
+    A ``producer`` held for a whole poll saves taking one from the pool per message. With a
+    ``ledger`` client the sent entries are written to the sent-entries ledger afterwards
+    (pipeline.polling.ledger), so that one the broker loses is sent again.
+
+    Raises:
+        RedisUnavailable: the broker (Redis) could not be reached, even after retries.
     """
     now = time.time()
     messages = [dataclasses.replace(e, enqueued_at=now).to_message() for e in entries]
     for start in range(0, len(messages), per_task):
         name, args, task_id, argsrepr = entry_task(messages[start : start + per_task])
-        app.send_task(
-            name,
-            args=args,
-            task_id=task_id,
-            argsrepr=argsrepr,  # given, so Celery does not repr the arguments itself
-            queue=keys.CELERY_QUEUE,
-            retry=True,
-            producer=producer,
-        )
+        try:
+            app.send_task(
+                name,
+                args=args,
+                task_id=task_id,
+                argsrepr=argsrepr,  # given, so Celery does not repr the arguments itself
+                queue=keys.CELERY_QUEUE,
+                retry=True,
+                producer=producer,
+            )
+        except (OperationalError, redis.RedisError, OSError) as exc:
+            raise RedisUnavailable(f"broker unavailable: {exc}") from exc
+    if ledger is not None:
+        record_sent(ledger, messages, now)
 
 
 def poll_once(
@@ -90,6 +109,7 @@ def poll_once(
                     enqueue_entries,
                     producer=producer,
                     per_task=settings.poller.entries_per_task,
+                    ledger=client,
                 ),
                 gate=gate,
             )
@@ -206,7 +226,7 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
     lease = Lease(client, keys.POLLER_LEASE, settings.poller.lease_ttl_s)
     seeded = seed_feeds(client, settings.feeds)
     log.info("poller %s started; %d feeds from config/ newly registered", lease.owner, seeded)
-    next_trim = next_reconcile = 0.0
+    next_trim = next_reconcile = next_sweep = 0.0
     leading = held_back = False
     fetchers = FetcherPool(settings)
     try:
@@ -225,11 +245,36 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
                 if time.monotonic() >= next_trim:
                     _trim(client, settings)
                     next_trim = time.monotonic() + settings.trim_interval_s
+                if time.monotonic() >= next_sweep:
+                    resend_overdue(client, settings)
+                    next_sweep = time.monotonic() + _SWEEP_EVERY_S
                 count_round(client)
             stop.wait(_idle_s(client) if leading else 1.0)
     finally:
         lease.release()
         fetchers.close()
+
+
+def resend_overdue(client: redis.Redis, settings: Settings) -> int:
+    """Send again the entries that have no outcome twice the visibility timeout after they
+    were sent (lost by the broker); only while the queue is empty, so that a backlog is not
+    mistaken for a loss. Returns how many were sent again.
+    """
+    if read_task_queue(client, settings.poller.max_queued_tasks).depth:
+        return 0
+    overdue_after_s = 2 * settings.worker.visibility_timeout_s
+    sweep = sweep_ledger(client, now=time.time(), overdue_after_s=overdue_after_s)
+    entries = [FeedEntry.from_message(m) for m in sweep.overdue]
+    if entries:
+        log.warning(
+            "%d entries had no outcome %d s after they were sent (lost by the broker): "
+            "sending them again",
+            len(entries),
+            overdue_after_s,
+        )
+        enqueue_entries(entries, ledger=client)
+        LEDGER_RESENT.inc(len(entries))
+    return len(entries)
 
 
 def _hold_back(client: redis.Redis, limit: int, was_held_back: bool) -> bool:

@@ -169,7 +169,7 @@ def dead_retry(
             missing += 1
             typer.echo(f"{stream_id}: not a dead letter (already retried or purged)", err=True)
             continue
-        enqueue_entry(entry)
+        enqueue_entry(entry, ledger=client)
         typer.echo(f"{stream_id}: enqueued {entry.url}")
     if missing:
         raise typer.Exit(1)
