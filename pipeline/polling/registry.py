@@ -7,6 +7,7 @@ workers fetch each feed's articles with the options (headers, proxy) it holds no
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,8 @@ from pipeline.polling.discovery import discover_feeds, well_known_candidates
 from pipeline.polling.feeds import parse_feed
 from pipeline.polling.schedule import schedule_new
 from pipeline.settings import FeedConfig
+
+log = logging.getLogger(__name__)
 
 
 def seed_feeds(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> int:
@@ -47,7 +50,7 @@ def registered_feeds(client: redis.Redis) -> tuple[FeedConfig, ...]:
     """
     with redis_errors("feed registry unavailable"):
         raw: Any = client.hgetall(keys.FEED_REGISTRY)
-    feeds = [msgspec.json.decode(value, type=FeedConfig) for value in raw.values()]
+    feeds = [f for url, value in raw.items() if (f := _decode_feed(url, value)) is not None]
     return tuple(sorted(feeds, key=lambda f: f.url))
 
 
@@ -59,7 +62,19 @@ def registered_feed(client: redis.Redis, url: str) -> FeedConfig | None:
     """
     with redis_errors("feed registry unavailable"):
         raw: Any = client.hget(keys.FEED_REGISTRY, url)
-    return None if raw is None else msgspec.json.decode(raw, type=FeedConfig)
+    return None if raw is None else _decode_feed(url, raw)
+
+
+def _decode_feed(url: bytes | str, value: bytes) -> FeedConfig | None:
+    """A stored feed, or None (logged) when it no longer passes validation: a feed saved
+    by an older version (e.g. a header value with a control character) must not stop the
+    poller or the workers; re-add it with ``newsflow feeds add``."""
+    try:
+        return msgspec.json.decode(value, type=FeedConfig)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        name = url.decode("utf-8", "replace") if isinstance(url, bytes) else url
+        log.error("registered feed %s is invalid and is skipped: %s", name, exc)
+        return None
 
 
 class FeedLookup:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import redis
 
-from pipeline.polling.registry import FeedLookup, add_feed, registered_feed, remove_feed
+from pipeline import keys
+from pipeline.polling.registry import (
+    FeedLookup,
+    add_feed,
+    registered_feed,
+    registered_feeds,
+    remove_feed,
+)
 from pipeline.settings import FeedConfig
 
 URL = "https://news.example/feed.xml"
@@ -31,3 +38,13 @@ def test_lookup_sees_an_edited_feed_after_its_ttl(redis_client: redis.Redis) -> 
     now[0] = 62
     edited = lookup.get(URL)
     assert edited is not None and edited.headers == {"X-Token": "b"}
+
+
+def test_an_invalid_stored_feed_is_skipped_not_fatal(redis_client: redis.Redis) -> None:
+    """A feed stored by an older version that today's validation refuses (a header value
+    with CR/LF) is logged and skipped; the other feeds load."""
+    add_feed(redis_client, FeedConfig(url=URL))
+    bad = b'{"url": "https://bad.example/feed", "headers": {"X-A": "a\\r\\nInjected: 1"}}'
+    redis_client.hset(keys.FEED_REGISTRY, "https://bad.example/feed", bad)
+    assert [f.url for f in registered_feeds(redis_client)] == [URL]
+    assert registered_feed(redis_client, "https://bad.example/feed") is None
