@@ -6,12 +6,13 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_shutdown
+from celery.signals import task_received, worker_init, worker_process_shutdown, worker_ready
 
 from pipeline import keys
 from pipeline.dedupe import url_id
 from pipeline.settings import Settings
 from workers import resources
+from workers.watchdog import StallDetector, start_watchdog
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -21,10 +22,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "visibility_timeout": worker.visibility_timeout_s,
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
-        "socket_timeout": 30,
+        "socket_timeout": 10,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
-        "health_check_interval": 25,
+        "health_check_interval": 10,
         "retry_on_timeout": True,
         "global_keyprefix": keys.CELERY_KEY_PREFIX,
     }
@@ -112,3 +113,20 @@ def _close_resources(pid: int | None = None, **_: Any) -> None:
         from workers.metrics import forget_process
 
         forget_process(pid)
+
+
+_detector: StallDetector | None = None
+
+
+@worker_ready.connect
+def _watch_consumer(**_: Any) -> None:
+    """Stop this worker if its broker connection stalls (see workers.watchdog)."""
+    global _detector
+    settings = resources.settings()
+    _detector = start_watchdog(settings.redis_url, settings.worker.stall_s)
+
+
+@task_received.connect
+def _received(**_: Any) -> None:
+    if _detector is not None:
+        _detector.received()
