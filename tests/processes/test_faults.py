@@ -26,6 +26,7 @@ from pipeline.local.site import LocalSite
 from pipeline.publish import decode_body
 from tests.commands import ROOT, newsflow, poll_once, wait_for, worker_env, write_feeds
 from tests.factories import respond, rss, serve_articles
+from tests.processes.blackhole import BlackholeProxy
 
 FULL = os.environ.get("NEWSFLOW_FAULTS_FULL") == "1"
 pytestmark = pytest.mark.faults
@@ -38,6 +39,7 @@ FAULT_ENV = {
     "NEWSFLOW_WORKER_RETRY_BACKOFF_MAX_S": "2",
     "NEWSFLOW_WORKER_MAX_RETRIES": "2",
     "NEWSFLOW_FETCH_DEADLINE_S": "1.5",
+    "NEWSFLOW_WORKER_STALL_S": "30",
 }
 
 
@@ -115,8 +117,13 @@ def pool_children(pid: int) -> list[int]:
     return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
-def settle(client: redis.Redis, count: int, timeout_s: float) -> Figures:
+def settle(
+    client: redis.Redis, count: int, timeout_s: float, supervise: Callable[[], None] = lambda: None
+) -> Figures:
+    """Wait for an outcome for all ``count`` entries; ``supervise`` restarts what exited."""
+
     def done() -> bool:
+        supervise()
         fig = figures(client)
         return fig.enqueued == count and fig.unique + fig.other >= count
 
@@ -291,3 +298,241 @@ def test_f6_poison_page_is_dead_lettered_and_the_rest_flow(
         assert "a batch of 4 entries lost its process (worker_lost)" in log
     finally:
         poison.stop()
+
+
+def test_f3_worker_terminated_repeatedly_under_load(
+    aof_redis: RedisServer, origin: LocalSite, start_worker: Any, tmp_path: Path
+) -> None:
+    """SIGTERM (warm shutdown: running tasks finish, prefetched ones go back) 20 x in full."""
+    count, stops = (1000, 20) if FULL else (120, 4)
+    setup_feed(origin, tmp_path, count, delay_s=0.2)
+    env = fault_env(aof_redis, tmp_path)
+    start_worker(env, "--concurrency", "2")
+    victim = start_worker(env, "--concurrency", "2")
+    client = redis.Redis(port=aof_redis.port)
+    poll(env)
+    shutdowns: list[float] = []
+    for stop in range(stops):
+        target = (stop + 1) * count // (stops + 2)
+        wait_for(lambda t=target: figures(client).unique >= t, 120, f"{target} articles")
+        log = tmp_path / f"worker-{stop + 1}.log"  # the victim's (worker-0 is the steady one)
+        wait_for(lambda f=log: "ready." in f.read_text(errors="replace"), 60, "victim ready")
+        started = time.monotonic()
+        victim.send_signal(signal.SIGTERM)
+        victim.wait(timeout=60)
+        shutdowns.append(round(time.monotonic() - started, 1))
+        assert victim.returncode == 0, f"worker exited {victim.returncode} on SIGTERM"
+        victim = start_worker(env, "--concurrency", "2")
+    fig = settle(client, count, 300 if FULL else 120)
+    report(f"F-3 worker SIGTERM x{stops}", fig, shutdown_s=shutdowns)
+    assert fig.lost == 0 and fig.duplicates == 0
+
+
+def test_f13_blackholed_redis_connections_are_detected_and_work_resumes(
+    aof_redis: RedisServer, origin: LocalSite, start_worker: Any, tmp_path: Path
+) -> None:
+    """Every open worker connection to Redis goes silent (no RST): workers notice (socket
+    timeouts, health checks) and reconnect. A task message whose BRPOP reply died in the
+    black hole is gone from the broker (kombu's loss window); the poller's sent-entries
+    ledger sends it again, so nothing is lost and nothing is written twice."""
+    count = 400 if FULL else 60
+    setup_feed(origin, tmp_path, count, delay_s=0.2)
+    proxy = BlackholeProxy(aof_redis.port).start()
+    env = fault_env(aof_redis, tmp_path)
+    poller_log = (tmp_path / "poller.log").open("wb")
+    poller = subprocess.Popen(
+        newsflow("poller"), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=poller_log
+    )
+    try:
+        proxied = {**env, "NEWSFLOW_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+        workers = [start_worker(proxied, "--concurrency", "2")]
+
+        def supervise() -> None:  # a worker whose consumer stalled exits 70 to be restarted
+            if workers[-1].poll() is not None:
+                workers.append(start_worker(proxied, "--concurrency", "2"))
+
+        client = redis.Redis(port=aof_redis.port)
+        wait_for(lambda: figures(client).unique >= 5, 90, "some progress")
+        proxy.blackhole()
+        silenced_at, before = time.monotonic(), figures(client)
+        wait_for(
+            lambda: figures(client).unique + figures(client).other > before.unique + 2,
+            120,
+            "outcomes after the blackhole",
+        )
+        resumed_s = round(time.monotonic() - silenced_at, 1)
+        fig = settle(client, count, 300 if FULL else 180, supervise)
+        resent = int(client.zcard(keys.SENT_ENTRIES))
+        exits = [w.returncode for w in workers if w.returncode is not None]
+    finally:
+        poller.terminate()
+        poller.wait(timeout=30)
+        poller_log.close()
+        proxy.stop()
+    report(
+        "F-13 blackholed Redis connections",
+        fig,
+        resumed_after_s=resumed_s,
+        pending=resent,
+        worker_exits=exits,
+    )
+    assert fig.lost == 0 and fig.duplicates == 0
+    assert resumed_s <= 60, "socket_timeout 10 s (x2 with retry_on_timeout), health checks 10 s"
+
+
+def test_f20_redis_out_of_memory_pauses_ingestion_and_loses_nothing(
+    aof_redis: RedisServer, origin: LocalSite, start_worker: Any, tmp_path: Path
+) -> None:
+    """maxmemory reached with noeviction while the workers run: writes fail loudly, nothing is
+    evicted, published or lost while it lasts, and the work completes once memory is free.
+
+    Celery 5.7 treats Redis's OutOfMemoryError as unrecoverable: the worker exits ("Unrecoverable
+    error: server:OutOfMemoryError") and its supervisor (`newsflow run`, compose's restart
+    policy) starts it again; its unacked tasks come back through the visibility timeout.
+    """
+    count = 300 if FULL else 60
+    setup_feed(origin, tmp_path, count, delay_s=0.1)
+    env = fault_env(aof_redis, tmp_path)
+    client = redis.Redis(port=aof_redis.port)
+    worker = start_worker(env, "--concurrency", "2")
+    poll(env)
+    wait_for(lambda: figures(client).unique >= 5, 60, "some progress")
+    used = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory", str(used // 2))  # over the limit: every write refused
+    log_file = tmp_path / "worker-0.log"
+
+    def refused() -> bool:
+        text = log_file.read_text(encoding="utf-8", errors="replace")
+        return "used memory > 'maxmemory'" in text
+
+    wait_for(refused, 60, "the worker's writes refused with OOM")
+    at_full = figures(client)
+    time.sleep(5)  # more attempts: nothing more may be published
+    still = figures(client)
+    evicted = int(client.info("stats")["evicted_keys"])
+    client.config_set("maxmemory", "0")
+    exited = worker.poll() is not None
+    if exited:  # what the supervisor does
+        start_worker(env, "--concurrency", "2")
+    fig = settle(client, count, 240 if FULL else 150)
+    report("F-20 maxmemory + noeviction", fig, worker_exited=exited, done_at_full=at_full.other)
+    assert still.unique + still.other <= at_full.unique + at_full.other + 2  # in-flight ones
+    assert evicted == 0
+    assert fig.lost == 0 and fig.duplicates == 0
+
+
+F19_SECONDS = float(os.environ.get("NEWSFLOW_F19_MINUTES", "5" if FULL else "1")) * 60
+
+
+def test_f19_random_faults_for_minutes_lose_and_duplicate_nothing(
+    aof_redis: RedisServer, origin: LocalSite, start_worker: Any, tmp_path: Path
+) -> None:
+    """A feed that grows all the time; every few seconds a random fault: a pool child, a whole
+    worker, Redis or the poller is SIGKILLed (and started again, as a supervisor does).
+    1 minute in `make test`, 5 in `make test-faults`, NEWSFLOW_F19_MINUTES=20 for the plan."""
+    rate = 4.0 if FULL else 2.0
+    total = int(rate * F19_SECONDS)
+    paths = serve_articles(origin, total, delay_s=0.05)
+    started = time.monotonic()
+
+    def growing_feed(request: Any) -> None:
+        shown = min(total, int((time.monotonic() - started) * rate) + 1)
+        rss(origin, paths[:shown])(request)
+
+    origin.routes["/feed.xml"] = growing_feed
+    write_feeds(tmp_path, [origin.url("/feed.xml")])
+    env = fault_env(
+        aof_redis, tmp_path, NEWSFLOW_POLLER_INTERVAL_S="1", NEWSFLOW_POLLER_MIN_INTERVAL_S="1"
+    )
+    cluster = _Cluster(env, tmp_path, start_worker, aof_redis)
+    client = redis.Redis(port=aof_redis.port)
+    rng = random.Random(19)
+    faults: list[str] = []
+    try:
+        while time.monotonic() - started < F19_SECONDS:
+            time.sleep(rng.uniform(3, 8) if not FULL else rng.uniform(10, 40))
+            faults.append(cluster.inject(rng))
+            cluster.restart_exited()
+        fig = settle_growing(client, total, cluster, 300 if FULL else 180)
+    finally:
+        cluster.stop()
+    report("F-19 random faults", fig, seconds=int(F19_SECONDS), faults=" ".join(faults))
+    assert fig.lost == 0 and fig.duplicates == 0
+
+
+class _Cluster:
+    """Two workers and a poller on one AOF Redis, killed and restarted at random."""
+
+    def __init__(
+        self, env: dict[str, str], tmp_path: Path, start_worker: Any, server: RedisServer
+    ) -> None:
+        self.env, self.tmp_path, self.start_worker, self.server = (
+            env,
+            tmp_path,
+            start_worker,
+            server,
+        )
+        self.workers = [start_worker(env, "--concurrency", "2") for _ in range(2)]
+        self.poller = self._start_poller()
+
+    def _start_poller(self) -> subprocess.Popen[bytes]:
+        with (self.tmp_path / "poller.log").open("ab") as log:
+            return subprocess.Popen(
+                newsflow("poller"), env=self.env, cwd=ROOT, stdout=log, stderr=log
+            )
+
+    def inject(self, rng: random.Random) -> str:
+        fault = rng.choice(["child", "worker", "redis", "poller"])
+        if fault == "child":
+            children = [c for w in self.workers for c in pool_children(w.pid)]
+            if children:
+                os.kill(rng.choice(children), signal.SIGKILL)
+        elif fault == "worker":
+            victim = self.workers.pop(rng.randrange(len(self.workers)))
+            for pid in [*pool_children(victim.pid), victim.pid]:
+                os.kill(pid, signal.SIGKILL)
+            victim.wait()
+            self.workers.append(self.start_worker(self.env, "--concurrency", "2"))
+        elif fault == "redis":
+            self.server.process.send_signal(signal.SIGKILL)
+            self.server.process.wait()
+            time.sleep(1)
+            restarted = start_redis(self.server.data_dir, port=self.server.port, persistent=True)
+            self.server.process = restarted.process
+        else:
+            self.poller.send_signal(signal.SIGKILL)
+            self.poller.wait()
+            self.poller = self._start_poller()
+        return fault
+
+    def restart_exited(self) -> None:
+        """What a supervisor (newsflow run, compose) does for a process that exited."""
+        for index, worker in enumerate(self.workers):
+            if worker.poll() is not None:
+                self.workers[index] = self.start_worker(self.env, "--concurrency", "2")
+        if self.poller.poll() is not None:
+            self.poller = self._start_poller()
+
+    def stop(self) -> None:
+        self.poller.terminate()
+        try:
+            self.poller.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.poller.kill()
+            self.poller.wait()
+
+
+def settle_growing(client: redis.Redis, total: int, cluster: _Cluster, timeout_s: float) -> Figures:
+    """Wait for an outcome for every entry of the feed, restarting processes that exit."""
+
+    def done() -> bool:
+        cluster.restart_exited()
+        fig = figures(client)
+        return fig.enqueued == total and fig.unique + fig.other >= total
+
+    try:
+        wait_for(done, timeout_s, f"an outcome for all {total} entries")
+    except BaseException:
+        print(f"\nfigures at the timeout: {figures(client)}")
+        raise
+    return figures(client)
