@@ -10,7 +10,7 @@ import hashlib
 PREFIX = "newsflow:"
 
 ARTICLES_STREAM = "newsflow:articles"
-"""Published articles (stream entry contract v1, see schemas/)."""
+"""Published articles (stream entry contract v1, see pipeline/schemas/)."""
 EVENTS_STREAM = "newsflow:events"
 """Terminal non-published outcomes: duplicate (with what it duplicates) and dropped (reason)."""
 DEAD_STREAM = "newsflow:dead"

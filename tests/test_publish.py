@@ -20,14 +20,11 @@ from pipeline.publish import (
     parse_outcome,
     recorded_outcome,
 )
+from pipeline.schemas import schema_text
 from pipeline.settings import Settings
 from tests.factories import entry_for, make_article
 
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[1] / "schemas" / "article-v1.json").read_text(
-        encoding="utf-8"
-    )
-)
+SCHEMA = json.loads(schema_text(1))
 
 
 def test_publish_writes_one_entry_even_when_run_five_times(

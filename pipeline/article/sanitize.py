@@ -8,7 +8,7 @@ tabs in ``text`` and ``body`` only), cuts each text field to its cap at a word b
 ASCII URI (:func:`as_uri`). A URL over :data:`MAX_URL` characters is never cut: it is dropped
 (images), replaced (``canonical_url`` falls back to the fetched URL) or the article is refused
 (``url``). Image URLs must be absolute http(s) URLs. The caps are documented in
-``schemas/article-v1.json`` (``maxLength``/``maxItems``) and the README.
+``pipeline/schemas/article-v1.json`` (``maxLength``/``maxItems``) and the README.
 
 Pure functions, no I/O.
 """

@@ -1,4 +1,4 @@
-"""A small JSON Schema (2020-12) validator for the keywords schemas/article-v1.json uses.
+"""A small JSON Schema (2020-12) validator for the keywords pipeline/schemas/article-v1.json uses.
 
 newsflow has no jsonschema dependency; this checks every keyword of the contract, including
 ``pattern``, ``maxLength``, ``maxItems`` and the ``uri``/``date-time`` formats, and refuses a
@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "article-v1.json"
-SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+from pipeline.schemas import schema_text
+
+SCHEMA: dict[str, Any] = json.loads(schema_text(1))
 BODY_SCHEMA: dict[str, Any] = SCHEMA["properties"]["body"]
 
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "title", "description"})

@@ -19,6 +19,7 @@ from pipeline.article.standalone import article_dict, extract_page, read_page_fi
 from pipeline.errors import FetchRefused, NotAnArticle
 from pipeline.local.site import sample_site_dir
 from pipeline.models import Page
+from pipeline.schemas import schema_text
 from pipeline.settings import ExtractSettings, Settings
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
@@ -105,11 +106,7 @@ def test_page_over_the_cap_is_refused(tmp_path: Path) -> None:
         read_page_file(big, url=f"{BASE}/big", max_bytes=1000)
 
 
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[2] / "schemas" / "article-v1.json").read_text(
-        encoding="utf-8"
-    )
-)["properties"]["body"]
+SCHEMA = json.loads(schema_text(1))["properties"]["body"]
 
 
 @pytest.mark.parametrize(
@@ -120,7 +117,9 @@ def test_article_matches_the_schema(name: str, page_file: Path, url: str) -> Non
     if "dropped" in article:
         return
     assert set(SCHEMA["required"]) <= set(article) | {"fetched_at"}
-    assert set(article) <= set(SCHEMA["properties"]), "field missing from schemas/article-v1.json"
+    assert set(article) <= set(SCHEMA["properties"]), (
+        "field missing from pipeline/schemas/article-v1.json"
+    )
 
 
 def test_trafilatura_discard_notice_is_silenced_other_warnings_are_not(

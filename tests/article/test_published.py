@@ -2,7 +2,7 @@
 
 Control and bidi characters never reach a field, every field is capped, every URL is an ASCII
 URI, image URLs are http(s) only. Every article here also validates against the whole
-schemas/article-v1.json (tests/article/schema_check.py).
+pipeline/schemas/article-v1.json (tests/article/schema_check.py).
 """
 
 from __future__ import annotations
