@@ -110,6 +110,11 @@ class FetchRefused(DropArticle):
 
     reason = "fetch_refused"
 
+    def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+        """The HTTP status when the refusal is the status itself (a 4xx), else None."""
+
 
 class UndecodableBody(FetchRefused):
     """The body's Content-Encoding is corrupt, or more codings are stacked than we decode."""

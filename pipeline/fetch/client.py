@@ -444,7 +444,7 @@ def _check_status(status: int, headers: Mapping[str, str], url: str) -> None:
             retry_after=_retry_after(headers.get("retry-after")),
         )
     if status >= 400:
-        raise FetchRefused(f"HTTP {status}", url=url)
+        raise FetchRefused(f"HTTP {status}", url=url, status=status)
 
 
 def _check_type(headers: Mapping[str, str], accept: tuple[str, ...], url: str) -> None:
