@@ -6,7 +6,8 @@ is ``NEWSFLOW_X``; every setting ``y`` of section ``s`` is ``NEWSFLOW_S_Y`` (tup
 comma-separated). ``REDIS_URL`` is accepted when ``NEWSFLOW_REDIS_URL`` is not set.
 
 Nothing is ignored silently: an unknown key or section in a file, or an unknown
-``NEWSFLOW_<SECTION>_*`` variable, is an error, and so is a value of the wrong type, out of
+``NEWSFLOW_<SECTION>_*`` variable, is an error (any other unknown ``NEWSFLOW_*`` variable is
+a warning naming the closest setting), and so is a value of the wrong type, out of
 range (every number is finite and bounded) or unsafe (a header with CR/LF, a URL that is not
 one). Every :class:`~pipeline.errors.ConfigError` starts with the setting as the user wrote
 it: ``NEWSFLOW_FETCH_DEADLINE_S (fetch.deadline_s): ...`` or
@@ -509,6 +510,7 @@ def _overlay_env(
         merged["redis_url"] = environ["REDIS_URL"]
         origins[("redis_url",)] = "env:REDIS_URL"
     _check_section_variables(environ)
+    _warn_unknown_variables(environ)
     return merged
 
 
@@ -530,6 +532,53 @@ def _check_section_variables(environ: Mapping[str, str]) -> None:
         if variable.startswith(prefixes) and variable not in known:
             hint = _did_you_mean(variable, known)
             raise ConfigError(f"{variable}: unknown setting{hint}")
+
+
+_OTHER_VARIABLES = frozenset(
+    {
+        "NEWSFLOW_CONFIG_DIR",
+        "NEWSFLOW_FEEDS_FILE",
+        # Set by `newsflow consume` for its command (workers/cli/consume.py).
+        "NEWSFLOW_STREAM_ID",
+        "NEWSFLOW_ARTICLE_ID",
+        "NEWSFLOW_DELIVERIES",
+        # The Dockerfile's build argument, and the test suite's switches.
+        "NEWSFLOW_EXTRAS",
+        "NEWSFLOW_FAULTS_FULL",
+        "NEWSFLOW_F19_MINUTES",
+    }
+)
+"""NEWSFLOW_* variables that are not settings but are read (or set) elsewhere."""
+_OTHER_PREFIXES = ("NEWSFLOW_TEST_",)
+
+
+def _setting_variables() -> set[str]:
+    """Every NEWSFLOW_* variable that names a setting."""
+    top = {f"NEWSFLOW_{f.name}".upper() for f in dataclasses.fields(Settings)}
+    top -= {"NEWSFLOW_FEEDS", *(f"NEWSFLOW_{s}".upper() for s in _SECTIONS)}
+    sections = {
+        f"NEWSFLOW_{section}_{name}".upper()
+        for section, cls in _SECTIONS.items()
+        for name in _names(cls)
+    }
+    return top | sections
+
+
+def _warn_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A top-level NEWSFLOW_* variable that names no setting is ignored, with a warning
+    naming the closest setting (NEWSFLOW_USER_AGENT: did you mean NEWSFLOW_FETCH_USER_AGENT?).
+    Not an error: other tools and newsflow's own children set NEWSFLOW_* variables too."""
+    known = _setting_variables()
+    for variable in sorted(environ):
+        if (
+            not variable.startswith("NEWSFLOW_")
+            or variable in known
+            or variable in _OTHER_VARIABLES
+            or variable.startswith(_OTHER_PREFIXES)
+        ):
+            continue
+        hint = _did_you_mean(variable, [*known, "NEWSFLOW_CONFIG_DIR", "NEWSFLOW_FEEDS_FILE"])
+        _warn_once(f"{variable}: not a newsflow setting, ignored{hint}")
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:

