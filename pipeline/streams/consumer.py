@@ -88,10 +88,13 @@ class Consumer:
     """One named member of a consumer group: at-least-once delivery of a stream's entries.
 
     Dead letters (``keys.DEAD_STREAM``) have the fields ``type`` (``consumer_dead``),
-    ``stream``, ``group``, ``stream_id``, ``id`` (article id), ``deliveries`` (times it was
-    handed out, = ``max_deliveries``), ``error`` (last :meth:`fail` reason seen by this
-    process, else empty) and ``at`` (ms). The client must return bytes (no
-    ``decode_responses``), as ``pipeline.connection.connect_redis`` builds it.
+    ``id`` (article id), ``url`` (the article's, empty if its body is not JSON), ``reason``
+    (``max_deliveries``), ``attempts`` and ``deliveries`` (times it was handed out, =
+    ``max_deliveries``), ``error`` (last :meth:`fail` reason seen by this process, else empty),
+    ``at`` (ms), ``stream``, ``group`` and ``stream_id`` (the entry in ``stream``); the README's
+    "Dead letters" section, and :mod:`pipeline.streams.deadletter` for how one is retried (by
+    rewinding the group). The client must return bytes (no ``decode_responses``), as
+    ``pipeline.connection.connect_redis`` builds it.
     """
 
     def __init__(
@@ -286,15 +289,21 @@ class Consumer:
         )
 
     def _dead_letter(self, stream_id: str, fields: Mapping[bytes, bytes], deliveries: int) -> None:
+        handed_out = str(deliveries - 1)  # times handed out before this one
+        body = _decode(fields.get(b"body")) or {}
+        url = body.get("url")
         record = {
             "type": "consumer_dead",
+            "id": fields.get(b"id", b""),
+            "url": url if isinstance(url, str) else "",
+            "reason": "max_deliveries",
+            "attempts": handed_out,
+            "error": self._errors.pop(stream_id, "")[:2000],
+            "at": str(int(time.time() * 1000)),
             "stream": self.stream,
             "group": self.group,
             "stream_id": stream_id,
-            "id": fields.get(b"id", b""),
-            "deliveries": str(deliveries - 1),  # times handed out before this one
-            "error": self._errors.pop(stream_id, "")[:2000],
-            "at": str(int(time.time() * 1000)),
+            "deliveries": handed_out,
         }
         with redis_errors("dead-letter write failed"):
             written = _DEAD_LETTER(

@@ -438,3 +438,20 @@ def test_replay_rewinds_a_group_to_reprocess_history(
     assert redis_client.xinfo_groups(keys.ARTICLES_STREAM)[1]["last-delivered-id"] == b"0-0"
     missing = replay("--group", "nobody")
     assert missing.returncode == 2 and "no consumer group 'nobody'" in missing.stderr
+
+
+def test_consumer_dead_letters_carry_the_common_dead_letter_fields(
+    redis_client: redis.Redis,
+) -> None:
+    """type, id, url, reason, error, attempts and at, as the workers' dead letters have."""
+    ensure_group(redis_client, GROUP)
+    add_articles(redis_client, 1)
+    consumer = fast(redis_client, "c1", min_idle_ms=1, claim_every_s=0, max_deliveries=3)
+    for delivery in consumer.deliveries(stop_when_idle=True):
+        consumer.fail(delivery, "nope")
+        time.sleep(0.01)
+    [(_, dead)] = redis_client.xrange(keys.DEAD_STREAM)
+    assert dead[b"reason"] == b"max_deliveries" and dead[b"attempts"] == b"3"
+    assert dead[b"deliveries"] == b"3" and dead[b"url"] == b"https://example.com/story-0"
+    common = {b"type", b"id", b"url", b"reason", b"error", b"attempts", b"at"}
+    assert common <= set(dead) and b"entry" not in set(dead)

@@ -150,6 +150,20 @@ def demo(
     raise typer.Exit(run_demo(timeout_s=timeout))
 
 
+@app.command()
+def schema(
+    version: Annotated[int, typer.Option(help="Entry contract version.")] = 1,
+) -> None:
+    """Print the JSON Schema of the stream entry contract (the file shipped in the package)."""
+    from pipeline.schemas import VERSIONS, schema_text
+
+    if version not in VERSIONS:
+        fail(
+            f"no schema for contract version {version} (known: {', '.join(map(str, VERSIONS))})", 2
+        )
+    sys.stdout.write(schema_text(version))
+
+
 app.command()(consume)
 app.command()(replay)
 app.command()(stats)

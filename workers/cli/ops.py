@@ -18,7 +18,14 @@ from pipeline.errors import RedisUnavailable
 from pipeline.ops.doctor import run_checks
 from pipeline.ops.stats import OUTCOMES, Stats, collect_stats
 from pipeline.polling.registry import registered_feeds
-from pipeline.streams.deadletter import list_dead, purge_dead, reopen_dead
+from pipeline.streams.deadletter import (
+    CONSUMER_DEAD,
+    consumer_retry_hint,
+    get_dead,
+    list_dead,
+    purge_dead,
+    reopen_dead,
+)
 from pipeline.streams.retention import trim_all
 from workers.cli.kit import fail, load_settings, require_redis
 from workers.cli.output import relative_time
@@ -98,23 +105,50 @@ def _feed_table(snapshot: Stats) -> Table:
     return table
 
 
-def doctor() -> None:
-    """Check Redis (reachability, version, persistence, memory policy) and the configuration."""
+def doctor(
+    poller: Annotated[
+        bool,
+        typer.Option(
+            "--poller",
+            help="Only check that a poller process on this host runs its loop (active or "
+            "standby): the poller container's healthcheck.",
+        ),
+    ] = False,
+) -> None:
+    """Check Redis (reachability, version, persistence, memory policy), the configuration,
+    the registered feeds and the pollers."""
+    import socket
+
+    import redis
+    from rich.markup import escape
+
+    from pipeline.ops.doctor import Finding, poller_alive
+
     settings = load_settings()
     try:
         client = connect_redis(settings.redis_url, timeout_s=5.0)
     except RedisUnavailable:
         client = None
-    findings = run_checks(settings, client)
+    if poller:
+        findings = run_checks(settings, client)[:1] if client is None else []
+        if client is not None:
+            try:
+                findings = [poller_alive(client, socket.gethostname())]
+            except redis.RedisError as exc:
+                findings = [Finding(check="redis", level="error", detail=str(exc))]
+    else:
+        findings = run_checks(settings, client)
     colors = {"ok": "green", "warn": "yellow", "error": "red"}
     for finding in findings:
         color = colors[finding.level]
+        # The detail and fix are plain text: "[[feeds]]" is not rich markup.
         _console.print(
-            f"[{color}]{finding.level:>5}[/{color}]  {finding.check}: {finding.detail}",
+            f"[{color}]{finding.level:>5}[/{color}]  {escape(finding.check)}: "
+            f"{escape(finding.detail)}",
             soft_wrap=True,
         )
         if finding.fix:
-            _console.print(f"{'':>8}fix: {finding.fix}", soft_wrap=True)
+            _console.print(f"{'':>8}fix: {finding.fix}", soft_wrap=True, markup=False)
     if any(f.level == "error" for f in findings):
         raise typer.Exit(1)
 
@@ -139,53 +173,82 @@ def dead_list(
     count: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
-    """Show dead letters: reason, attempts, URL and error."""
+    """Show dead letters: id (for retry/purge), type, reason, attempts, URL and error.
+
+    With --json, one object per dead letter: `dead_id` (its id in newsflow:dead) and its fields;
+    a consumer dead letter's `stream_id` is printed as `source_stream_id`.
+    """
     settings = load_settings()
     for letter in list_dead(require_redis(settings), count=count):
         if as_json:
-            row: dict[str, Any] = {"stream_id": letter.stream_id, **letter.fields}
-            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+            sys.stdout.write(msgspec.json.encode(letter.as_json()).decode() + "\n")
         else:
             f = letter.fields
+            where = (
+                f"  group={f.get('group', '')} source_stream_id={f.get('stream_id', '')}"
+                if letter.kind == CONSUMER_DEAD
+                else ""
+            )
             typer.echo(
-                f"{letter.stream_id}  {f.get('reason', '')}  attempts={f.get('attempts', '')}"
-                f"  {f.get('url', '')}\n    {f.get('error', '')[:200]}"
+                f"{letter.stream_id}  {letter.kind}  {f.get('reason', '')}"
+                f"  attempts={f.get('attempts', '')}  {f.get('url', '')}{where}"
+                f"\n    {f.get('error', '')[:200]}"
             )
 
 
 @dead_app.command("retry")
 def dead_retry(
-    stream_ids: Annotated[list[str], typer.Argument(help="Dead-letter stream ids.")],
+    stream_ids: Annotated[list[str], typer.Argument(help="Dead-letter ids (`dead list`).")],
 ) -> None:
-    """Enqueue dead-lettered entries again (their outcome is forgotten first)."""
+    """Enqueue dead-lettered entries again (their outcome is forgotten first).
+
+    A consumer dead letter (type consumer_dead) is not enqueued: this says how to give it back
+    to its consumer group (`newsflow replay --group G --since ID`), and exits 1.
+    """
     settings = load_settings()
     client = require_redis(settings)
     from workers.poller import enqueue_entry
 
-    missing = 0
+    not_retried = 0
     for stream_id in stream_ids:
-        entry = reopen_dead(client, stream_id)
+        letter = get_dead(client, stream_id)
+        if letter is not None and letter.kind == CONSUMER_DEAD:
+            not_retried += 1
+            typer.echo(f"{stream_id}: {consumer_retry_hint(client, letter)}", err=True)
+            continue
+        entry = reopen_dead(client, stream_id) if letter is not None else None
         if entry is None:
-            missing += 1
-            typer.echo(f"{stream_id}: not a dead letter (already retried or purged)", err=True)
+            not_retried += 1
+            reason = (
+                "not a dead letter (already retried or purged)"
+                if letter is None
+                else "its entry's outcome is no longer dead (expired or recorded since)"
+            )
+            typer.echo(f"{stream_id}: {reason}", err=True)
             continue
         enqueue_entry(entry, ledger=client)
         typer.echo(f"{stream_id}: enqueued {entry.url}")
-    if missing:
+    if not_retried:
         raise typer.Exit(1)
 
 
 @dead_app.command("purge")
 def dead_purge(
+    stream_ids: Annotated[
+        list[str] | None, typer.Argument(help="Only these dead-letter ids (`dead list`).")
+    ] = None,
     older_than_days: Annotated[float | None, typer.Option(help="Only older entries.")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
-    """Delete dead letters (their outcomes stay recorded)."""
+    """Delete dead letters of both types: the given ids, or all (their outcomes stay recorded)."""
     settings = load_settings()
     client = require_redis(settings)
+    if stream_ids and older_than_days is not None:
+        fail("give dead-letter ids or --older-than-days, not both", 2)
     if not yes and not typer.confirm("Delete dead letters?"):
         raise typer.Exit(1)
     before = (
         None if older_than_days is None else int((time.time() - older_than_days * 86400) * 1000)
     )
-    typer.echo(f"deleted {purge_dead(client, before_ms=before)} dead letters")
+    deleted = purge_dead(client, before_ms=before, stream_ids=stream_ids or ())
+    typer.echo(f"deleted {deleted} dead letters")
