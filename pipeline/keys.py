@@ -28,6 +28,17 @@ POLLER_LEASE = "newsflow:poller:lock"
 """String key: the poller process allowed to poll now (a lease renewed while it runs)."""
 POLLER_ROUNDS = "newsflow:poller:rounds"
 """Counter: poll rounds run by the active poller (each takes due feeds once)."""
+POLLER_HEARTBEAT_PREFIX = "newsflow:poller:alive:"
+"""``newsflow:poller:alive:<owner>``: string key, ``active`` or ``standby``, written by every
+poller process (owner ``<hostname>-<pid>``) each time its loop renews or asks for the lease,
+expiring after ``poller.lease_ttl_s``: a poller whose loop stopped drops out by itself."""
+
+
+def poller_heartbeat(owner: str) -> str:
+    """String key: the heartbeat of one poller process (see ``POLLER_HEARTBEAT_PREFIX``)."""
+    return f"{POLLER_HEARTBEAT_PREFIX}{owner}"
+
+
 CELERY_KEY_PREFIX = "newsflow:q:"
 """kombu ``global_keyprefix``: every Celery queue key lives below it."""
 CELERY_QUEUE = "newsflow.articles"

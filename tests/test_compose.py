@@ -179,7 +179,7 @@ def test_secrets_are_required_never_defaulted() -> None:
         for use in uses:
             assert use["op"] == ":?" and use["arg"].strip(), f"{name} must be ${{{name}:?message}}"
     for use in references:
-        if re.search(r"PASSWORD|SECRET|TOKEN|USER", use["name"]):
+        if re.search(r"PASSWORD|SECRET|TOKEN|USER$", use["name"]):
             assert use["op"] == ":?", f"{use['name']} has a fallback: {use}"
     assert "change-me" not in text
 
@@ -257,6 +257,68 @@ def test_single_poller() -> None:
     assert poller["deploy"]["replicas"] == 1
     assert "container_name" not in poller
     assert "ports" not in poller
+    # More pollers are allowed (one holds the lease, the others stand by), as the README says.
+    assert "Exactly one poller" not in COMPOSE_FILE.read_text(encoding="utf-8")
+
+
+def test_poller_healthcheck_proves_its_loop_runs() -> None:
+    """Not the metrics thread: `newsflow doctor --poller`, true while this container's
+    poller loop (active or standby) writes its heartbeat (tests/processes/test_ops_cli.py)."""
+    import typer.main
+
+    from workers.cli.main import app
+
+    test = _tokens(_services()["poller"]["healthcheck"]["test"])
+    assert test[0] == "CMD" and test[1:] == ["newsflow", "doctor", "--poller"], test
+    doctor = typer.main.get_command(app).commands["doctor"]  # type: ignore[attr-defined]
+    assert "--poller" in {opt for param in doctor.params for opt in param.opts}
+
+
+def _bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)b?", size.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+
+
+@pytest.mark.parametrize(
+    ("env", "processes"),
+    [({}, 4), ({"WORKER_CONCURRENCY": "8", "WORKER_MEMORY_LIMIT": "6g"}, 8)],
+)
+def test_worker_concurrency_is_set_and_fits_its_memory_limit(
+    env: dict[str, str], processes: int
+) -> None:
+    """Without a concurrency Celery starts a process per CPU: on a large host more than the
+    memory limit holds. Compose sets it, and the limit holds the main process plus every pool
+    process at worker.max_memory_per_child_kb (where a process is replaced)."""
+    from pipeline.settings import Settings
+
+    worker = _interpolate(_compose(), {**_secrets(), **env})["services"]["worker"]
+    variables = {k: str(v) for k, v in worker["environment"].items()}
+    settings = Settings.load({"NEWSFLOW_CONFIG_DIR": str(ROOT / "config"), **variables})
+    assert settings.worker.concurrency == processes
+    limit = _bytes(str(worker["deploy"]["resources"]["limits"]["memory"]))
+    per_process = settings.worker.max_memory_per_child_kb * 1024
+    assert limit >= (processes + 1) * per_process, (limit, processes)
+    assert "--concurrency" not in worker["command"] and "-c" not in worker["command"]
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert "${WORKER_CONCURRENCY:-" in text and "${WORKER_MEMORY_LIMIT:-" in text
+    assert "max_memory_per_child_kb" in text  # the sizing rule is written next to the limit
+
+
+def test_env_example_variables_reach_the_containers() -> None:
+    """A variable .env.example suggests is one compose uses (else it would do nothing), and a
+    NEWSFLOW_* one is a real setting (NEWSFLOW_FETCH_USER_AGENT, not NEWSFLOW_USER_AGENT)."""
+    from pipeline.settings import DEFAULT_USER_AGENT, _setting_variables
+
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    suggested = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", text, re.M))
+    used = {m["name"] for m in _REFERENCE.finditer(COMPOSE_FILE.read_text(encoding="utf-8"))}
+    assert {"NEWSFLOW_FETCH_USER_AGENT", "WORKER_CONCURRENCY"} <= suggested
+    assert suggested <= used, suggested - used
+    for name in suggested:
+        if name.startswith("NEWSFLOW_"):
+            assert name in _setting_variables(), name
+    worker = _interpolate(_compose(), _secrets())["services"]["worker"]
+    assert worker["environment"]["NEWSFLOW_FETCH_USER_AGENT"] == DEFAULT_USER_AGENT
 
 
 def test_flower_is_optional_and_local_only() -> None:

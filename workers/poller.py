@@ -221,9 +221,30 @@ def _log_result(feed: FeedConfig, result: PollResult) -> None:
     )
 
 
+class HeartbeatLease(Lease):
+    """The poller lease, and this process's heartbeat (``keys.poller_heartbeat``): written
+    each time the loop takes, renews or asks for the lease (at least once a second while it
+    runs, active or standby), and expiring with the lease's TTL once the loop stops.
+    ``newsflow doctor --poller`` (the compose healthcheck) reads it."""
+
+    def __init__(self, client: redis.Redis, key: str, ttl_s: float) -> None:
+        super().__init__(client, key, ttl_s)
+        self._beat_ms = max(1000, int(ttl_s * 1000))
+
+    def hold(self) -> bool:
+        held = super().hold()
+        with contextlib.suppress(redis.RedisError):  # the lease call reports Redis errors
+            self._client.set(
+                keys.poller_heartbeat(self.owner),
+                "active" if held else "standby",
+                px=self._beat_ms,
+            )
+        return held
+
+
 def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -> None:
     """Poll due feeds until ``stop`` is set (only while holding the poller lease)."""
-    lease = Lease(client, keys.POLLER_LEASE, settings.poller.lease_ttl_s)
+    lease = HeartbeatLease(client, keys.POLLER_LEASE, settings.poller.lease_ttl_s)
     seeded = seed_feeds(client, settings.feeds)
     log.info("poller %s started; %d feeds from config/ newly registered", lease.owner, seeded)
     next_trim = next_reconcile = next_sweep = 0.0
@@ -252,6 +273,8 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
             stop.wait(_idle_s(client) if leading else 1.0)
     finally:
         lease.release()
+        with contextlib.suppress(redis.RedisError):
+            client.delete(keys.poller_heartbeat(lease.owner))
         fetchers.close()
 
 

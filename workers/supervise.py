@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,21 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
+    log_file: Path | None = None
+    """Where its stdout and stderr go (appended), instead of this process's terminal."""
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=dict(self.env), stdin=subprocess.DEVNULL)
+        if self.log_file is None:
+            self.process = subprocess.Popen(self.argv, env=dict(self.env), stdin=subprocess.DEVNULL)
+        else:
+            with self.log_file.open("ab") as out:
+                self.process = subprocess.Popen(
+                    self.argv,
+                    env=dict(self.env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
         self.started_at = time.monotonic()
         log.info("started %s (pid %d)", self.name, self.process.pid)
 

@@ -1,4 +1,5 @@
-"""Health checks of a deployment: Redis, persistence, memory policy, configuration."""
+"""Health checks of a deployment: Redis, persistence, memory policy, configuration, feeds and
+the pollers' heartbeats."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Any
 
 import redis
 
+from pipeline import keys
 from pipeline.connection import mask_url
+from pipeline.errors import RedisUnavailable
 from pipeline.ops.stats import read_task_queue
+from pipeline.polling.registry import registered_feeds
 from pipeline.settings import DEFAULT_USER_AGENT, Settings
 
 
@@ -34,11 +38,13 @@ def run_checks(settings: Settings, client: redis.Redis | None) -> list[Finding]:
                 fix="start Redis or set NEWSFLOW_REDIS_URL / REDIS_URL",
             ),
             *findings,
+            _configured_feeds(settings),
         ]
     try:
         queue = _task_queue(client, settings.poller.max_queued_tasks)
-        return [*_redis_checks(client), queue, *findings]
-    except redis.RedisError as exc:
+        feeds = _registered_feeds(client, settings)
+        return [*_redis_checks(client), queue, *findings, feeds, _pollers(client)]
+    except (redis.RedisError, RedisUnavailable) as exc:
         return [
             Finding(
                 check="redis",
@@ -47,7 +53,90 @@ def run_checks(settings: Settings, client: redis.Redis | None) -> list[Finding]:
                 fix="check the Redis URL, password and ACL",
             ),
             *findings,
+            _configured_feeds(settings),
         ]
+
+
+_ADD_FEEDS = "add [[feeds]] to config/feeds.toml, or run `newsflow feeds add URL`"
+
+
+def _configured_feeds(settings: Settings) -> Finding:
+    """The feeds of config/feeds.toml (Redis unreachable: the registry cannot be read)."""
+    enabled = sum(f.enabled for f in settings.feeds)
+    if not enabled:
+        return Finding(check="feeds", level="warn", detail="no enabled feed", fix=_ADD_FEEDS)
+    return Finding(
+        check="feeds", level="ok", detail=f"{enabled} enabled in config/ (registry not read)"
+    )
+
+
+def _registered_feeds(client: redis.Redis, settings: Settings) -> Finding:
+    """The feeds the poller polls: the registry in Redis (``newsflow feeds``), and those of
+    config/feeds.toml that a poller registers when it starts."""
+    registered = registered_feeds(client)
+    urls = {f.url for f in registered}
+    enabled = sum(f.enabled for f in registered)
+    pending = sum(f.enabled for f in settings.feeds if f.url not in urls)
+    if not enabled and not pending:
+        detail = "no enabled feed"
+        if registered:
+            detail += f" ({len(registered)} registered, all disabled)"
+        return Finding(check="feeds", level="warn", detail=detail, fix=_ADD_FEEDS)
+    detail = f"{enabled} enabled in the registry"
+    if pending:
+        detail += f", {pending} more in config/ (registered when a poller starts)"
+    return Finding(check="feeds", level="ok", detail=detail)
+
+
+def poller_heartbeats(client: redis.Redis, host: str | None = None) -> dict[str, str]:
+    """Owner -> ``active`` or ``standby`` for every poller process whose loop ran within its
+    lease TTL (``keys.poller_heartbeat``); only the owners ``<host>-<pid>`` with ``host``.
+
+    Raises:
+        redis.RedisError: Redis could not be read.
+    """
+    prefix = keys.POLLER_HEARTBEAT_PREFIX
+    pattern = prefix + (_glob_escape(host) + "-*" if host else "*")
+    found: dict[str, str] = {}
+    for key in client.scan_iter(match=pattern, count=1000):
+        value = client.get(key)
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        if value is not None:
+            found[name[len(prefix) :]] = value.decode() if isinstance(value, bytes) else value
+    return found
+
+
+def poller_alive(client: redis.Redis, host: str) -> Finding:
+    """Whether a poller process on ``host`` runs its loop (active or standby): the check of
+    ``newsflow doctor --poller``, the compose healthcheck of the poller container."""
+    beats = poller_heartbeats(client, host)
+    if not beats:
+        return Finding(
+            check="poller",
+            level="error",
+            detail=f"no poller loop on {host} has renewed or asked for the lease lately",
+            fix="start `newsflow poller` here, or read its log: its loop is stuck or stopped",
+        )
+    listed = ", ".join(f"{owner} {state}" for owner, state in sorted(beats.items()))
+    return Finding(check="poller", level="ok", detail=f"loop alive: {listed}")
+
+
+def _pollers(client: redis.Redis) -> Finding:
+    beats = poller_heartbeats(client)
+    if not beats:
+        return Finding(
+            check="pollers",
+            level="warn",
+            detail="no poller is running (no heartbeat)",
+            fix="start `newsflow poller` (one or more: one polls, the others stand by)",
+        )
+    active = sorted(owner for owner, state in beats.items() if state == "active")
+    detail = f"{len(beats)} running, active: {', '.join(active) or 'none yet'}"
+    return Finding(check="pollers", level="ok", detail=detail)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def _redis_checks(client: redis.Redis) -> list[Finding]:
@@ -125,15 +214,6 @@ def _task_queue(client: redis.Redis, limit: int) -> Finding:
 
 def _config_checks(settings: Settings) -> list[Finding]:
     findings = [Finding(check="config", level="ok", detail="settings are valid")]
-    if not any(f.enabled for f in settings.feeds):
-        findings.append(
-            Finding(
-                check="feeds",
-                level="warn",
-                detail="no enabled feed",
-                fix="add [[feeds]] to config/feeds.toml",
-            )
-        )
     if settings.fetch.user_agent == DEFAULT_USER_AGENT:
         findings.append(
             Finding(

@@ -89,6 +89,26 @@ def test_demo_prints_every_sample_article_and_exits_zero() -> None:
     for title in expected["published"]:
         assert done.stdout.count(title) == 1, title
     assert "6 published, 1 duplicate, 0 dropped, 0 dead" in done.stdout
+    _assert_demo_screen_is_articles_and_summary_only(done)
+
+
+def _assert_demo_screen_is_articles_and_summary_only(
+    done: subprocess.CompletedProcess[str],
+) -> None:
+    """A newcomer's first screen: no Celery banner, SecurityWarning or log line between the
+    articles; the children's output is in a log file the demo names at the end."""
+    screen = done.stdout + done.stderr
+    for noise in ("celery@", "[tasks]", "SecurityWarning", " INFO ", " WARNING ", "poll feed="):
+        assert noise not in screen, f"{noise!r} on the demo's screen:\n{screen}"
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("logs of the worker and the poller: "), last
+    log_file = Path(last.split(": ", 1)[1])
+    try:
+        logs = log_file.read_text(encoding="utf-8")
+        for expected in ("celery@", "poll feed=", "outcome=published"):
+            assert expected in logs, logs[-2000:]
+    finally:
+        log_file.unlink(missing_ok=True)
 
 
 def test_run_embeds_redis_keeps_running_and_stops_cleanly(tmp_path: Path) -> None:

@@ -66,19 +66,27 @@ def _redis_configured(settings: Settings) -> bool:
 
 
 def run_demo(*, timeout_s: float) -> int:
-    """Serve the sample site, run the pipeline on it, print articles; 0 when all landed."""
+    """Serve the sample site, run the pipeline on it, print articles; 0 when all landed.
+
+    The screen shows the articles and a summary only: the worker's and the poller's output
+    (Celery's banner, warnings, logs) go to a log file kept after the demo, named at the end.
+    """
     console = Console(highlight=False)
     expected = json.loads((sample_site_dir() / "expected.json").read_text(encoding="utf-8"))
     tmp = Path(tempfile.mkdtemp(prefix="newsflow-demo-"))
+    fd, name = tempfile.mkstemp(prefix="newsflow-demo-", suffix=".log")
+    os.close(fd)
+    log_file = Path(name)
     server: RedisServer | None = None
     site = LocalSite(sample_site_dir()).start()
     children: list[Child] = []
     try:
         server = start_redis(tmp / "redis", persistent=False, password=True)
         env = _demo_env(tmp, server.url, [site.url(path) for path in expected["feeds"]])
+        worker = newsflow_command("worker", "-c", "2", "--loglevel", "INFO")
         children = [
-            Child("worker", newsflow_command("worker", "-c", "2", "--loglevel", "WARNING"), env),
-            Child("poller", newsflow_command("poller", "--once"), env),
+            Child("worker", worker, env, log_file=log_file),
+            Child("poller", newsflow_command("poller", "--once"), env, log_file=log_file),
         ]
         for child in children:
             child.start()
@@ -96,6 +104,9 @@ def run_demo(*, timeout_s: float) -> int:
         if server is not None:
             server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+        console.print(
+            f"logs of the worker and the poller: {log_file}", markup=False, soft_wrap=True
+        )
 
 
 def _demo_env(tmp: Path, redis_url: str, feed_urls: list[str]) -> dict[str, str]:
@@ -107,7 +118,7 @@ def _demo_env(tmp: Path, redis_url: str, feed_urls: list[str]) -> dict[str, str]
             "NEWSFLOW_CONFIG_DIR": str(tmp),
             "NEWSFLOW_FETCH_ALLOW": "127.0.0.0/8",
             "NEWSFLOW_FETCH_RATE_PER_HOST": "20",
-            "NEWSFLOW_LOG_LEVEL": "WARNING",
+            "NEWSFLOW_LOG_LEVEL": "INFO",
         }
     )
 
