@@ -55,6 +55,8 @@ README = ROOT / "README.md"
 README_URL = "redis://localhost:6379/0"
 SKIP_MARK = re.compile(r"^<!--\s*not-tested:\s*(\S.*?)\s*-->$")
 SHELL_LANGUAGES = {"sh", "bash", "shell", "console"}
+DEFAULT_SOCKET_TIMEOUT_S = 5.0
+"""redis-py 8's default socket_timeout (checked by test_redis_py_default_socket_timeout)."""
 IDLE_S = 6.5
 """How long a Python example must survive an idle stream: more than redis-py's default 5 s
 socket timeout (a ``block=5000`` read with it raises TimeoutError)."""
@@ -175,6 +177,31 @@ def _wait_until_acked(client: redis.Redis, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
+def check_block_times(block: Block) -> None:
+    """A blocking stream read (``block=`` ms, ``block_ms=``) must end a second before the
+    client's socket timeout (``socket_timeout=`` s; redis-py's default is 5), else an idle
+    stream raises ``TimeoutError: Timeout reading from socket``: a race at equal values, so
+    the run below may miss it."""
+    timeouts = [float(t) for t in re.findall(r"socket_timeout\s*=\s*([0-9.]+)", block.code)]
+    socket_timeout = min(timeouts, default=DEFAULT_SOCKET_TIMEOUT_S)
+    for block_ms in re.findall(r"\bblock(?:_ms)?\s*=\s*([0-9_]+)", block.code):
+        assert int(block_ms) / 1000 + 1 <= socket_timeout, (
+            f"{block.name}: block={block_ms} ms with a {socket_timeout} s socket timeout"
+        )
+
+
+def test_redis_py_default_socket_timeout() -> None:
+    defaults = redis.Redis(port=1).connection_pool.connection_kwargs
+    assert defaults.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT_S) == DEFAULT_SOCKET_TIMEOUT_S
+
+
+def test_block_time_check_refuses_the_old_example() -> None:
+    old = 'r = redis.Redis.from_url(URL)\nr.xreadgroup("g", "c", {"s": ">"}, block=5000)\n'
+    with pytest.raises(AssertionError):
+        check_block_times(Block("python", old, 1, ""))
+    check_block_times(Block("python", old.replace("URL)", "URL, socket_timeout=10)"), 1, ""))
+
+
 @pytest.mark.parametrize("block", _of("python"), ids=lambda b: b.name)
 def test_python_block_runs(
     block: Block,
@@ -183,7 +210,10 @@ def test_python_block_runs(
     settings: Settings,
     tmp_path: Path,
 ) -> None:
-    assert README_URL in block.code, f"{block.name}: connect with {README_URL!r} (substituted)"
+    """A consumer example (it reads ``newsflow:articles``) must print a line per article, wait
+    through an idle stream, go on with a new article and ack all; any other block must exit 0
+    within a minute."""
+    check_block_times(block)
     code = block.code.replace(README_URL, redis_server.url)
     _fill(redis_client, settings, 3)
     env = worker_env(redis_server.url, tmp_path / "config", PYTHONUNBUFFERED="1")
@@ -195,13 +225,18 @@ def test_python_block_runs(
         stderr=subprocess.PIPE,
         text=True,
     )
+    if keys.ARTICLES_STREAM not in block.code:
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, f"{block.name} exited {process.returncode}: {stderr}"
+        return
+    assert README_URL in block.code, f"{block.name}: connect with {README_URL!r} (substituted)"
+    out = Lines(process.stdout)  # type: ignore[arg-type]
     try:
-        out = Lines(process.stdout)  # type: ignore[arg-type]
-        assert len(out.wait_for(3, 30)) == 3, f"{block.name}: {out.lines}"
+        assert len(out.wait_for(3, 30)) == 3, f"{block.name} printed {out.lines}"
         time.sleep(IDLE_S)  # an idle stream: the example must keep waiting, not fail
-        assert process.poll() is None, f"{block.name} stopped while idle: {process.stderr.read()}"  # type: ignore[union-attr]
+        assert process.poll() is None, f"{block.name} stopped while the stream was idle"
         _fill(redis_client, settings, 1, start=3)
-        assert len(out.wait_for(4, 30)) == 4, f"{block.name}: {out.lines}"
+        assert len(out.wait_for(4, 30)) == 4, f"{block.name} printed {out.lines}"
         _wait_until_acked(redis_client, 10)
     finally:
         process.terminate()
@@ -210,8 +245,9 @@ def test_python_block_runs(
         except subprocess.TimeoutExpired:
             process.kill()
             _, stderr = process.communicate()
-    assert "Traceback" not in stderr.replace("KeyboardInterrupt", ""), stderr
-    assert all("A title" in line for line in out.lines), out.lines
+        print(stderr, file=sys.stderr)  # shown when the test fails
+    assert "Traceback" not in stderr, stderr
+    assert all("A title" in line for line in out.lines), f"one line per article: {out.lines}"
     groups = redis_client.xinfo_groups(keys.ARTICLES_STREAM)
     assert groups, f"{block.name} reads through a consumer group"
     assert all(g["pending"] == 0 for g in groups), f"{block.name} left entries unacked: {groups}"
