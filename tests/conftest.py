@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import subprocess
 import tempfile
@@ -126,15 +124,3 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def queued_entries(client: redis.Redis) -> list[str]:
-    """URLs of the feed entries in the workers' queue, message by message (no worker runs)."""
-    from pipeline import keys
-
-    urls: list[str] = []
-    for raw in client.lrange(keys.TASK_QUEUE, 0, -1):
-        message = json.loads(raw)
-        args = json.loads(base64.b64decode(message["body"]))[0]
-        urls += [m["url"] for m in (args[0] if isinstance(args[0], list) else args)]
-    return urls
