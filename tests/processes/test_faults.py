@@ -361,7 +361,7 @@ def test_f13_blackholed_redis_connections_are_detected_and_work_resumes(
             "outcomes after the blackhole",
         )
         resumed_s = round(time.monotonic() - silenced_at, 1)
-        fig = settle(client, count, 300 if FULL else 180, supervise)
+        fig = settle(client, count, 420 if FULL else 300, supervise)  # a stall: ~150 s
         resent = int(client.zcard(keys.SENT_ENTRIES))
         exits = [w.returncode for w in workers if w.returncode is not None]
     finally:
