@@ -126,6 +126,11 @@ class LuaScript:
             return client.eval(self.source, len(ordered_keys), *ordered_keys, *ordered_args)
 
 
+def flat_fields(fields: Mapping[str, Any]) -> list[Any]:
+    """Stream fields as the flat name, value, ... list XADD (and a script's ARGV tail) takes."""
+    return [item for pair in fields.items() for item in pair]
+
+
 @cache
 def _lua(package: str, name: str) -> str:
     return files(package).joinpath(name).read_text(encoding="utf-8")

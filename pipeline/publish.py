@@ -9,7 +9,7 @@ and names the KEYS and ARGV of the scripts it runs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import msgspec
 import redis
 
 from pipeline import keys
-from pipeline.connection import LuaScript, redis_errors
+from pipeline.connection import LuaScript, flat_fields, redis_errors
 from pipeline.dedupe import near_duplicate_anchors, text_fingerprint, url_id
 from pipeline.models import Article, FeedEntry, Outcome, OutcomeKind, utc_now
 from pipeline.settings import Settings
@@ -184,7 +184,7 @@ class Publisher:
         }
         anchors = [keys.near_duplicate_anchor(a) for a in near_duplicate_anchors(article.text)]
         kind, detail = self._run(
-            _PUBLISH, script_keys, args, entry.url, anchors, _pairs(encode_article(article))
+            _PUBLISH, script_keys, args, entry.url, anchors, flat_fields(encode_article(article))
         )
         if kind == "already":
             return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=detail)
@@ -206,7 +206,7 @@ class Publisher:
             "feed_counts": keys.feed_outcomes(entry.feed_url),
         }
         args = {"ttl": self._settings.dedupe_ttl_s, "digests": field_digests(article)}
-        fields = _pairs(encode_article(article, "article.updated"))
+        fields = flat_fields(encode_article(article, "article.updated"))
         kind, detail = self._run(_UPDATE, script_keys, args, entry.url, (), fields)
         if kind == "unknown":
             return self.publish_article(article, entry)
@@ -247,7 +247,7 @@ class Publisher:
             "reason": reason,
             "entry_id": entry_id,
         }
-        status, detail = self._run(_RECORD, script_keys, args, entry.url, (), _pairs(fields))
+        status, detail = self._run(_RECORD, script_keys, args, entry.url, (), flat_fields(fields))
         if status == "already":
             return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=detail)
         return Outcome(kind=kind, url=entry.url, ref=detail, reason=reason)
@@ -266,11 +266,6 @@ class Publisher:
                 self._redis, script_keys, args, more_keys=more_keys, more_args=more_args
             )
         return _text(kind), _text(detail)
-
-
-def _pairs(fields: Mapping[str, bytes | str]) -> list[bytes | str]:
-    """Stream fields as the flat name, value, ... list XADD takes."""
-    return [item for pair in fields.items() for item in pair]
 
 
 def _text(value: bytes | str) -> str:

@@ -23,7 +23,7 @@ import msgspec
 import redis
 
 from pipeline import keys
-from pipeline.connection import LuaScript, redis_errors
+from pipeline.connection import LuaScript, flat_fields, redis_errors
 from pipeline.publish import decode_body
 
 log = logging.getLogger(__name__)
@@ -310,7 +310,7 @@ class Consumer:
                 self._client,
                 {"stream": self.stream, "dead": keys.DEAD_STREAM},
                 {"group": self.group, "stream_id": stream_id},
-                more_args=[item for pair in record.items() for item in pair],
+                more_args=flat_fields(record),
             )
         if written:
             self.dead_lettered += 1

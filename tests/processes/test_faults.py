@@ -453,7 +453,7 @@ def test_f19_random_faults_for_minutes_lose_and_duplicate_nothing(
             time.sleep(rng.uniform(3, 8) if not FULL else rng.uniform(10, 40))
             faults.append(cluster.inject(rng))
             cluster.restart_exited()
-        fig = settle_growing(client, total, cluster, 300 if FULL else 180)
+        fig = settle(client, total, 300 if FULL else 180, cluster.restart_exited)
     finally:
         cluster.stop()
     report("F-19 random faults", fig, seconds=int(F19_SECONDS), faults=" ".join(faults))
@@ -520,19 +520,3 @@ class _Cluster:
         except subprocess.TimeoutExpired:
             self.poller.kill()
             self.poller.wait()
-
-
-def settle_growing(client: redis.Redis, total: int, cluster: _Cluster, timeout_s: float) -> Figures:
-    """Wait for an outcome for every entry of the feed, restarting processes that exit."""
-
-    def done() -> bool:
-        cluster.restart_exited()
-        fig = figures(client)
-        return fig.enqueued == total and fig.unique + fig.other >= total
-
-    try:
-        wait_for(done, timeout_s, f"an outcome for all {total} entries")
-    except BaseException:
-        print(f"\nfigures at the timeout: {figures(client)}")
-        raise
-    return figures(client)
