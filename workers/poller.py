@@ -295,7 +295,7 @@ def resend_overdue(client: redis.Redis, settings: Settings) -> int:
             len(entries),
             overdue_after_s,
         )
-        enqueue_entries(entries, ledger=client)
+        enqueue_entries(entries)  # sweep_ledger already re-armed them in the ledger
         LEDGER_RESENT.inc(len(entries))
     return len(entries)
 
