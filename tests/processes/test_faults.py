@@ -328,6 +328,7 @@ def test_f3_worker_terminated_repeatedly_under_load(
     assert fig.lost == 0 and fig.duplicates == 0
 
 
+@pytest.mark.timeout(600)  # its own waits add up to more than the suite's 300 s
 def test_f13_blackholed_redis_connections_are_detected_and_work_resumes(
     aof_redis: RedisServer, origin: LocalSite, start_worker: Any, tmp_path: Path
 ) -> None:
