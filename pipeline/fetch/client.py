@@ -14,6 +14,7 @@ the server drips), and redirects are followed by hand, each hop through the call
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import ipaddress
 import re
@@ -70,11 +71,15 @@ FEED_TYPES = (
     "text/html",
     "application/x-rss+xml",
     "application/octet-stream",
+    "binary/octet-stream",
+    "application/x-gzip",
+    "application/gzip",
 )
 _CHUNK = 64 * 1024
 _HTML_START = re.compile(rb"<(!doctype html|html|head|body|meta|title|p|div)[\s>/]", re.I)
 _MAX_RETRY_AFTER_S = 86_400.0
 _REDIRECTS = {301, 302, 303, 307, 308}
+_PERMANENT = {301, 308}
 _DEADLINE_SLACK_S = 0.05  # a socket timeout clipped to the deadline ends this close to it
 
 HopGate = Callable[[str], AbstractContextManager[object]]
@@ -96,6 +101,9 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    permanent_url: str = ""
+    """Where the leading run of permanent redirects (301, 308) ended, if there was one: the
+    URL the original should be replaced with. Empty when the first hop was not permanent."""
 
     @property
     def content_type(self) -> str:
@@ -258,7 +266,7 @@ class Fetcher:
         )
         gate = hop_gate or _open_gate
         deadline: float | None = None
-        current = url
+        current, moved, permanent = url, "", True
         for _hop in range(self.settings.max_redirects + 1):
             target = self._target(current, url)
             with gate(current):
@@ -267,8 +275,10 @@ class Fetcher:
                 response = self._get_once(request, target, deadline)
             location = response.headers.get("location")
             if response.status not in _REDIRECTS or not location:
-                return response
+                return dataclasses.replace(response, permanent_url=moved) if moved else response
             current = _redirect_target(current, location, url)
+            permanent = permanent and response.status in _PERMANENT
+            moved = current if permanent else moved
         raise FetchRefused(f"more than {self.settings.max_redirects} redirects", url=url)
 
     def _target(self, url: str, original: str) -> _Target:

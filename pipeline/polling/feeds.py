@@ -18,6 +18,7 @@ import io
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,10 +48,26 @@ class ParsedFeed:
     warning: str = ""
     period_s: float | None = None
     """How often the feed says it changes (RSS ``<ttl>``, ``sy:updatePeriod``), if it does."""
+    hubs: tuple[str, ...] = ()
+    """WebSub hubs the document declares (``<link rel="hub">``, JSON Feed ``hubs``)."""
+    self_url: str = ""
+    """The document's own URL as it states it (``rel="self"``, JSON Feed ``feed_url``)."""
 
 
-def parse_feed(body: bytes, feed_url: str, *, max_entries: int = 500) -> ParsedFeed:
+def parse_feed(
+    body: bytes,
+    feed_url: str,
+    *,
+    max_entries: int = 500,
+    headers: Mapping[str, str] | None = None,
+    base_url: str = "",
+) -> ParsedFeed:
     """Parse RSS, Atom or JSON Feed bytes into entries with absolute http(s) links.
+
+    ``headers`` are the HTTP response's (lower-case names): their charset and
+    ``Content-Location`` are used. ``base_url`` is where the document was really fetched
+    from (after redirects; ``feed_url`` if empty): relative links resolve against it.
+    Entries keep ``feed_url`` as theirs.
 
     Entries without a usable link are counted in ``skipped``; at most ``max_entries`` are kept.
 

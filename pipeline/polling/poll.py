@@ -11,7 +11,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,7 +244,11 @@ def _take_entries(
             parsed = _sitemap_entries(response.body, feed.url, settings, fetch_child)
         else:
             parsed = parse_feed(
-                response.body, feed.url, max_entries=settings.poller.max_entries_per_poll
+                response.body,
+                feed.url,
+                max_entries=settings.poller.max_entries_per_poll,
+                headers=response.headers,
+                base_url=response.final_url,
             )
     except FeedError as exc:
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
@@ -266,6 +270,54 @@ def _take_entries(
         hint_s=max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s)),
         published=tuple(e.published_at for e in parsed.entries),
         overflowed=polled_before and new > 1 and new == len(parsed.entries),
+    )
+
+
+def ingest_push(
+    feed: FeedConfig,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    client: redis.Redis,
+    settings: Settings,
+    enqueue: Enqueue,
+) -> PollResult:
+    """Take a feed document pushed to us (WebSub) as if a poll had fetched it.
+
+    The same parser, seen-set and enqueue path as a poll, so an entry both pushed and polled
+    is enqueued once. The feed's validators are left alone (the next poll still asks the
+    server what changed since its own last fetch); the result is recorded as ``pushed``.
+
+    Raises:
+        RedisUnavailable: feed state could not be read or written, or the broker is down.
+    """
+    state_key = keys.feed_state(feed.url)
+    with redis_errors("feed state unavailable", url=feed.url):
+        try:
+            parsed = parse_feed(
+                body,
+                feed.url,
+                max_entries=settings.poller.max_entries_per_poll,
+                headers=headers,
+                base_url=feed.url,
+            )
+        except FeedError as exc:
+            return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
+        new, updated, _ = _enqueue_new(
+            parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
+        )
+        client.hset(
+            state_key,
+            mapping={"last_push": str(time.time()), "last_push_new": str(new)},
+        )
+    return PollResult(
+        feed_url=feed.url,
+        status="pushed",
+        new=new,
+        updated=updated,
+        entries=len(parsed.entries),
+        skipped=parsed.skipped,
+        error=parsed.warning,
     )
 
 
