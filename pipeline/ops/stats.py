@@ -30,6 +30,8 @@ class FeedStats:
     interval_s: float | None
     """The feed's current interval when healthy (fixed, or adapted to its entry rate)."""
     counts: dict[str, int]
+    moved_from: str = ""
+    """The URL it was registered under before a permanent redirect (301/308) moved it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +135,7 @@ def _feed_stats(
         next_poll=float(text["next_poll"]) if "next_poll" in text else None,
         interval_s=float(text["interval_s"]) if "interval_s" in text else None,
         counts=_ints(counts),
+        moved_from=text.get("moved_from", ""),
     )
 
 

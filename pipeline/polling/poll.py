@@ -39,7 +39,8 @@ from pipeline.polling.cadence import (
     observed_interval,
     server_hint_s,
 )
-from pipeline.polling.feeds import ParsedFeed, encodable, parse_feed
+from pipeline.polling.feeds import ParsedFeed, encodable, http_url, parse_feed
+from pipeline.polling.registry import move_feed
 from pipeline.polling.schedule import schedule_poll
 from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
 from pipeline.settings import FeedConfig, Settings
@@ -73,6 +74,11 @@ class PollResult:
     """Publication times of the document's entries (for the adaptive interval)."""
     overflowed: bool = False
     """Every entry of the document was new: items may have been missed since last time."""
+    first: int = 0
+    """Of the ``new`` entries, those whose URL was enqueued for the first time (within
+    ``dedupe_ttl_s``): what the feed's ``items_seen`` counts."""
+    moved_to: str = ""
+    """The feed answered with a permanent redirect (301/308) to this URL, and parsed there."""
 
 
 def poll_feed(
@@ -112,6 +118,11 @@ def poll_feed(
                 gate=gate,
             )
             _save_state(client, state_key, state, result, feed, settings)
+            if result.moved_to:
+                move_feed(client, feed, result.moved_to)
+                log.warning(
+                    "feed %s moved for good to %s: re-registered", feed.url, result.moved_to
+                )
         except _NOT_THE_FEEDS:
             raise
         except Exception as exc:  # the last resort: one feed, not the poller
@@ -232,12 +243,11 @@ def _take_entries(
     fetch_child: Callable[[str], bytes],
 ) -> PollResult:
     body_hash = hashlib.sha256(response.body).hexdigest()[:32]
-    state["etag"] = response.headers.get("etag", "")
-    state["last_modified"] = response.headers.get("last-modified", "")
     now = time.time()
     cache_hint = server_hint_s(response.headers, ttl_s=None, period_s=None, now=now)
     polled_before = "content_hash" in state
     if state.get("content_hash") == body_hash:  # validators missing or lying: same bytes
+        _keep_validators(state, response)
         return PollResult(feed_url=feed.url, status="not_modified", hint_s=cache_hint)
     try:
         if is_sitemap(response.body):
@@ -250,27 +260,44 @@ def _take_entries(
                 headers=response.headers,
                 base_url=response.final_url,
             )
-    except FeedError as exc:
+    except FeedError as exc:  # validators kept from the last good body: no 304 for this one
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
+    _keep_validators(state, response)
     if not polled_before and not feed.backlog:
-        return _skip_backlog(feed, parsed, state, body_hash, client=client)
-    new, updated, entry_keys_ = _enqueue_new(
+        skipped = _skip_backlog(feed, parsed, state, body_hash, client=client)
+        return dataclasses.replace(skipped, moved_to=_moved_to(response, feed.url))
+    taken = _enqueue_new(
         parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
     )
     state["content_hash"] = body_hash  # only once its entries are enqueued
-    _prune_daily(client, feed.url, state, set(entry_keys_), settings, now)
+    _prune_daily(client, feed.url, state, set(taken.entry_keys), settings, now)
     return PollResult(
         feed_url=feed.url,
         status="warning" if parsed.warning else "ok",
-        new=new,
-        updated=updated,
+        new=taken.new,
+        first=taken.first,
+        updated=taken.updated,
         entries=len(parsed.entries),
         skipped=parsed.skipped,
         error=parsed.warning,
         hint_s=max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s)),
         published=tuple(e.published_at for e in parsed.entries),
-        overflowed=polled_before and new > 1 and new == len(parsed.entries),
+        overflowed=polled_before and taken.new > 1 and taken.new == len(parsed.entries),
+        moved_to=_moved_to(response, feed.url),
     )
+
+
+def _keep_validators(state: dict[str, str], response: Response) -> None:
+    """Remember the response's validators: only for a body that parsed (else a server
+    answering 304 to them would make a broken feed look healthy from its next poll on)."""
+    state["etag"] = response.headers.get("etag", "")
+    state["last_modified"] = response.headers.get("last-modified", "")
+
+
+def _moved_to(response: Response, feed_url: str) -> str:
+    """Where the feed moved for good (a leading run of 301/308 redirects), if it did."""
+    moved = http_url(response.permanent_url) if response.permanent_url else None
+    return moved if moved and moved != feed_url else ""
 
 
 def ingest_push(
@@ -303,18 +330,19 @@ def ingest_push(
             )
         except FeedError as exc:
             return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
-        new, updated, _ = _enqueue_new(
+        taken = _enqueue_new(
             parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
         )
-        client.hset(
-            state_key,
-            mapping={"last_push": str(time.time()), "last_push_new": str(new)},
-        )
+        pipe = client.pipeline()
+        pipe.hset(state_key, mapping={"last_push": str(time.time()), "last_push_new": taken.new})
+        pipe.hincrby(state_key, "items_seen", taken.first)
+        pipe.execute()
     return PollResult(
         feed_url=feed.url,
         status="pushed",
-        new=new,
-        updated=updated,
+        new=taken.new,
+        first=taken.first,
+        updated=taken.updated,
         entries=len(parsed.entries),
         skipped=parsed.skipped,
         error=parsed.warning,
@@ -459,12 +487,22 @@ def entry_key(entry: FeedEntry, *, trust_guid: bool = True) -> str:
     return "t" + keys.digest(f"{entry.title}|{entry.published_at or ''}")[:31]
 
 
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """What enqueueing a document's entries did."""
+
+    new: int
+    first: int
+    updated: int
+    entry_keys: list[str]
+
+
 def _enqueue_new(
     parsed: ParsedFeed, feed_url: str, *, client: redis.Redis, enqueue: Enqueue, ttl_s: int
-) -> tuple[int, int, list[str]]:
+) -> _Taken:
     """Enqueue unseen entries, and seen ones whose feed ``updated`` time moved on.
 
-    Returns (new, updated, the document's entry keys). The seen-set remembers each entry's
+    The seen-set remembers each entry's
     last ``updated`` time and when it was first seen. Every entry is enqueued before any is
     marked (one round trip for all), so a crash in between re-enqueues and never loses.
     """
@@ -490,15 +528,18 @@ def _enqueue_new(
         enqueue([*fresh.values(), *(e for e, _ in changed.values())])
     if changed:
         client.hset(seen_key, mapping={k: mark for k, (_, mark) in changed.items()})
-    return _mark_enqueued(client, feed_url, fresh, now, ttl_s), len(changed), entry_keys_
+    new, first = _mark_enqueued(client, feed_url, fresh, now, ttl_s)
+    return _Taken(new=new, first=first, updated=len(changed), entry_keys=entry_keys_)
 
 
 def _mark_enqueued(
     client: redis.Redis, feed_url: str, fresh: dict[str, FeedEntry], now: str, ttl_s: int
-) -> int:
-    """Mark new entries seen and count their URLs as enqueued (once each), in one call."""
+) -> tuple[int, int]:
+    """Mark new entries seen and count their URLs as enqueued (once each), in one call.
+
+    Returns (entries new to the feed, URLs enqueued for the first time)."""
     if not fresh:
-        return 0
+        return 0, 0
     script_keys = {
         "seen": keys.feed_seen(feed_url),
         "enqueued": keys.ENQUEUED_COUNT,
@@ -506,8 +547,8 @@ def _mark_enqueued(
     }
     markers = [keys.enqueued_marker(url_id(entry.url)) for entry in fresh.values()]
     seen = [item for key, entry in fresh.items() for item in (key, _seen_value(entry, now))]
-    new = _ENQUEUED(client, script_keys, {"ttl": ttl_s}, more_keys=markers, more_args=seen)
-    return int(new)
+    new, first = _ENQUEUED(client, script_keys, {"ttl": ttl_s}, more_keys=markers, more_args=seen)
+    return int(new), int(first)
 
 
 def _marker(entry: FeedEntry) -> str:
@@ -572,7 +613,7 @@ def _save_state(
         error_streak=str(streak),
         interval_s=f"{normal:.0f}",
         next_poll=str(now + delay),
-        items_seen=str(int(state.get("items_seen", "0")) + result.new),
+        items_seen=str(int(state.get("items_seen", "0")) + result.first),
     )
     pipe = client.pipeline()
     pipe.hset(state_key, mapping=dict(state))  # type: ignore[arg-type]

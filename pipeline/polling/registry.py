@@ -7,6 +7,7 @@ workers fetch each feed's articles with the options (headers, proxy) it holds no
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -30,12 +31,17 @@ log = logging.getLogger(__name__)
 def seed_feeds(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> int:
     """Register the configured feeds that are not registered yet; returns how many were new.
 
+    A configured feed that moved for good (see :func:`move_feed`) stays under its new URL.
+
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
     with redis_errors("feed registry unavailable"):
         added = 0
-        for feed in feeds:
+        moved: Any = client.hmget(keys.FEED_MOVES, [f.url for f in feeds]) if feeds else []
+        for feed, moved_to in zip(feeds, moved, strict=True):
+            if moved_to is not None:
+                continue  # it moved for good: registered under its new URL
             if client.hsetnx(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)):
                 schedule_new(client, feed)
                 added += 1
@@ -121,6 +127,34 @@ def add_feed(client: redis.Redis, feed: FeedConfig) -> bool:
         new = bool(client.hset(keys.FEED_REGISTRY, feed.url, msgspec.json.encode(feed)))
         schedule_new(client, feed)
     return new
+
+
+def move_feed(client: redis.Redis, feed: FeedConfig, new_url: str) -> bool:
+    """Re-register a feed under the URL it moved to for good (a 301/308 redirect).
+
+    Its options, poll state, seen-set, counters and place in the schedule follow it, and its
+    state's ``moved_from`` says where from. If ``new_url`` is registered already, the old
+    registration is only dropped (the new one keeps its own state). True if it moved.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    config = msgspec.json.encode(dataclasses.replace(feed, url=new_url))
+    with redis_errors("feed registry unavailable", url=feed.url):
+        moved = bool(client.hsetnx(keys.FEED_REGISTRY, new_url, config))
+        due = client.zscore(keys.FEED_SCHEDULE, feed.url)
+        pipe = client.pipeline(transaction=True)
+        if moved:
+            for key in (keys.feed_state, keys.feed_seen, keys.feed_outcomes):
+                pipe.renamenx(key(feed.url), key(new_url))
+        pipe.hdel(keys.FEED_REGISTRY, feed.url)
+        pipe.zrem(keys.FEED_SCHEDULE, feed.url)
+        pipe.hset(keys.FEED_MOVES, feed.url, new_url)
+        if moved:
+            pipe.zadd(keys.FEED_SCHEDULE, {new_url: due or time.time()}, nx=True)
+            pipe.hset(keys.feed_state(new_url), mapping={"url": new_url, "moved_from": feed.url})
+        pipe.execute(raise_on_error=False)  # RENAMENX of a key that never existed: no matter
+    return moved
 
 
 def remove_feed(client: redis.Redis, url: str) -> bool:

@@ -491,3 +491,85 @@ def test_any_exception_while_polling_a_feed_is_that_feeds_error(
     assert state[b"error"].decode() == buggy.error and state[b"error_streak"] == b"1"
     assert float(state[b"next_poll"]) - time.time() > settings.poller.interval_s
     assert due_feeds(redis_client, time.time(), limit=10) == []  # all rescheduled
+
+
+def test_feed_that_stops_parsing_stays_unhealthy_while_its_server_answers_304(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    """Validators are kept only for a body that parsed: the broken body's ETag is never sent,
+    so the server cannot answer 304 to it and the feed keeps failing (and backing off)."""
+    good = _rss([("id-1", fixture_site.url("/a"), "")])
+    bodies = {'"good"': good, '"broken"': b"<html><body>maintenance</body></html>"}
+    current = ['"good"']
+
+    def conditional(request: BaseHTTPRequestHandler) -> None:
+        etag = current[0]
+        if request.headers.get("If-None-Match") == etag:
+            respond(304, headers=(("ETag", etag),))(request)
+        else:
+            respond(200, bodies[etag], "application/xml", headers=(("ETag", etag),))(request)
+
+    fixture_site.routes["/s.xml"] = conditional
+    feed = FeedConfig(url=fixture_site.url("/s.xml"))
+    assert _poll(feed, redis_client, settings, []) == "ok"
+    current[0] = '"broken"'
+    statuses = [_poll(feed, redis_client, settings, []) for _ in range(3)]
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert statuses == ["error"] * 3
+    assert state[b"error_streak"] == b"3" and state[b"etag"] == b'"good"'
+    current[0] = '"good"'  # back to the body the validators belong to: 304 is healthy
+    assert _poll(feed, redis_client, settings, []) == "not_modified"
+
+
+def test_permanent_redirect_moves_the_registered_feed_with_its_state(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    new_url = fixture_site.url("/new/place/feed.xml")
+    fixture_site.routes["/old/feed.xml"] = respond(301, headers=(("Location", new_url),))
+    fixture_site.routes["/new/place/feed.xml"] = respond(
+        200, _rss([("id-1", fixture_site.url("/a"), "")]), "application/rss+xml"
+    )
+    old = FeedConfig(url=fixture_site.url("/old/feed.xml"), name="Moving", headers={"X-A": "1"})
+    add_feed(redis_client, old)
+    sink: list[FeedEntry] = []
+    assert _poll(old, redis_client, settings, sink) == "ok"
+    registry = redis_client.hgetall(keys.FEED_REGISTRY)
+    assert new_url.encode() in registry and old.url.encode() not in registry
+    assert b'"X-A"' in registry[new_url.encode()] and b'"Moving"' in registry[new_url.encode()]
+    assert redis_client.zscore(keys.FEED_SCHEDULE, old.url) is None
+    assert redis_client.zscore(keys.FEED_SCHEDULE, new_url) is not None
+    state = redis_client.hgetall(keys.feed_state(new_url))
+    assert state[b"moved_from"] == old.url.encode() and state[b"items_seen"] == b"1"
+    assert redis_client.hlen(keys.feed_seen(new_url)) == 1  # the seen-set moved with it
+    assert [e.feed_url for e in sink] == [old.url]
+    moved = FeedConfig(url=new_url, name="Moving")
+    assert _poll(moved, redis_client, settings, sink) == "not_modified" and len(sink) == 1
+
+
+def test_temporary_redirect_leaves_the_registered_feed_where_it_is(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    target = fixture_site.url("/elsewhere.xml")
+    fixture_site.routes["/tmp.xml"] = respond(302, headers=(("Location", target),))
+    fixture_site.routes["/elsewhere.xml"] = respond(
+        200, _rss([("id-1", fixture_site.url("/a"), "")]), "application/rss+xml"
+    )
+    feed = FeedConfig(url=fixture_site.url("/tmp.xml"))
+    add_feed(redis_client, feed)
+    assert _poll(feed, redis_client, settings, []) == "ok"
+    assert redis_client.hexists(keys.FEED_REGISTRY, feed.url)
+    assert not redis_client.hexists(keys.FEED_REGISTRY, target)
+
+
+def test_items_seen_counts_an_article_once_when_its_guid_changes(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    feed = FeedConfig(url=fixture_site.url("/guids.xml"))
+    link = fixture_site.url("/story")
+    for guid in ("first-guid", "second-guid"):
+        fixture_site.routes["/guids.xml"] = respond(
+            200, _rss([(guid, link, "")]), "application/rss+xml"
+        )
+        _poll(feed, redis_client, settings, [])
+    state = redis_client.hgetall(keys.feed_state(feed.url))
+    assert state[b"items_seen"] == b"1"

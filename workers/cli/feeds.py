@@ -120,8 +120,9 @@ def feeds_list(
     table = Table("feed", "status", "items seen", "errors", "interval", "last poll", "next poll")
     now = time.time()
     for feed in feeds:
+        moved = f"\n(moved from {feed.moved_from})" if feed.moved_from else ""
         table.add_row(
-            feed.name or feed.url,
+            (feed.name or feed.url) + moved,
             feed.status,
             str(feed.items_seen),
             str(feed.error_streak),
