@@ -124,3 +124,21 @@ def feed_seen(feed_url: str) -> str:
 def feed_outcomes(feed_url: str) -> str:
     """Hash key: outcome name -> count for one feed."""
     return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}:outcomes"
+
+
+WEBSUB_FEEDS = "newsflow:websub:feeds"
+"""Hash: feed URL -> the id of its current WebSub subscription (pipeline.polling.websub)."""
+WEBSUB_LIVE = "newsflow:websub:live"
+"""Sorted set: feed URL -> when the lease of its verified WebSub subscription ends (unix
+seconds); while it is in the future the feed is polled at ``websub.fallback_interval_s``."""
+
+
+def websub_subscription(subscription_id: str) -> str:
+    """Hash key: one WebSub subscription (hub, topic, secret, state, lease), by the id that
+    ends its callback URL."""
+    return f"newsflow:websub:sub:{subscription_id}"
+
+
+def websub_lock(feed_url: str) -> str:
+    """String key: held (NX, with a TTL) by the process sending a feed's WebSub request."""
+    return f"newsflow:websub:lock:{digest(feed_url)}"
