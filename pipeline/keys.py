@@ -126,6 +126,13 @@ def feed_outcomes(feed_url: str) -> str:
     return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}:outcomes"
 
 
+def sitemap_children(feed_url: str) -> str:
+    """Hash key: child sitemap URL -> JSON of what the feed's sitemap index says of it
+    (position, ``<lastmod>``) and the validators (ETag, Last-Modified, content hash) of its
+    last body whose entries were enqueued."""
+    return f"{FEEDS_STATE_PREFIX}{digest(feed_url)}:children"
+
+
 WEBSUB_FEEDS = "newsflow:websub:feeds"
 """Hash: feed URL -> the id of its current WebSub subscription (pipeline.polling.websub)."""
 WEBSUB_LIVE = "newsflow:websub:live"
