@@ -248,6 +248,67 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WebSubSettings:
+    """WebSub push (``newsflow websub``): off while ``callback_url`` is empty."""
+
+    callback_url: str = ""
+    """The public http(s) URL hubs reach ``newsflow websub`` at (each subscription's
+    callback is this URL plus a random path segment); empty: WebSub is off."""
+    bind: str = "127.0.0.1:8085"
+    """``address:port`` the callback service listens on (``0.0.0.0:8085``, ``[::]:8085``)."""
+    lease_s: Annotated[int, msgspec.Meta(ge=60, le=YEAR)] = 10 * DAY
+    """The lease asked of hubs (``hub.lease_seconds``); each hub grants what it wants."""
+    renew_before_s: IntervalS = DAY
+    """Renew a subscription this long before its lease ends (at least a tenth of the
+    lease, at most half of it)."""
+    fallback_interval_s: IntervalS = 6 * HOUR
+    """A feed with a live subscription is still polled, at least this far apart."""
+
+    def __post_init__(self) -> None:
+        if self.callback_url:
+            problem = _callback_url_problem(self.callback_url)
+            if problem:
+                raise _Invalid("callback_url", f"{problem}, got {self.callback_url!r}")
+        if bind_address(self.bind) is None:
+            raise _Invalid(
+                "bind",
+                "must be address:port (127.0.0.1:8085, 0.0.0.0:8085, [::]:8085), "
+                f"got {self.bind!r}",
+            )
+
+
+def bind_address(bind: str) -> tuple[str, int] | None:
+    """(IP address, port) of an ``address:port`` setting (IPv6 in brackets), or None."""
+    host, colon, port = bind.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not colon or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        return None
+    return host, int(port)
+
+
+def _callback_url_problem(url: str) -> str | None:
+    if _has_space_or_control(url):
+        return "contains whitespace or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL with a host"
+    if parts.fragment or url.endswith("#"):
+        return "must not have a fragment (#...)"
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """All of newsflow's configuration."""
 
@@ -266,6 +327,7 @@ class Settings:
     poller: PollerSettings = field(default_factory=PollerSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    websub: WebSubSettings = field(default_factory=WebSubSettings)
 
     def __post_init__(self) -> None:
         problem = redis_url_problem(self.redis_url) if self.redis_url else None
@@ -467,6 +529,7 @@ _SECTIONS: dict[str, type] = {
     "poller": PollerSettings,
     "extract": ExtractSettings,
     "metrics": MetricsSettings,
+    "websub": WebSubSettings,
 }
 _SECRET_FIELDS = frozenset({"redis_url", "proxy", "headers"})
 """Values never repeated in an error message (they may hold a password or a cookie)."""

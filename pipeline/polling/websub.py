@@ -1,17 +1,25 @@
-"""WebSub (W3C Recommendation, https://www.w3.org/TR/websub/), the subscriber's side: pure rules.
+"""WebSub (W3C Recommendation, https://www.w3.org/TR/websub/): what the poller needs of it.
 
 Discovery: which hub and topic a fetched feed declares (HTTP ``Link`` headers first, then
-the document's own links). The rest of the subscriber (signatures, intent verification,
-lease renewal, the subscription records in Redis) builds on it.
+the document's links), and the poll interval floor of a feed whose subscription is live
+(polling goes on, at ``websub.fallback_interval_s``, as a safety net). The subscriptions
+themselves: ``pipeline.polling.subscription`` (their rules) and
+``pipeline.polling.subscriber`` (their records in Redis, the requests to hubs).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import redis
+
+from pipeline import keys
+from pipeline.connection import redis_errors
 from pipeline.polling.feeds import ParsedFeed
+from pipeline.settings import WebSubSettings
 
 MAX_URL_LENGTH = 2048
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -129,3 +137,31 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     if value is None:
         value = next((v for k, v in headers.items() if k.lower() == name), "")
     return value
+
+
+# ------------------------------------------------------------------ polling as a safety net
+
+
+def live_floor_s(expires_at: float | None, *, now: float, settings: WebSubSettings) -> float:
+    """The least interval between polls: ``fallback_interval_s`` while a subscription's
+    lease runs (``expires_at`` in the future) and WebSub is on, else 0."""
+    if not settings.callback_url or expires_at is None or expires_at <= now:
+        return 0.0
+    return float(settings.fallback_interval_s)
+
+
+def poll_floor_s(
+    client: redis.Redis, feed_url: str, settings: WebSubSettings, *, now: float
+) -> float:
+    """The least interval between polls of ``feed_url`` (see :func:`live_floor_s`): reads
+    the lease end of its verified subscription (``keys.WEBSUB_LIVE``), one ZSCORE, and
+    nothing while WebSub is off.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    if not settings.callback_url:
+        return 0.0
+    with redis_errors("websub state unavailable", url=feed_url):
+        expires_at: Any = client.zscore(keys.WEBSUB_LIVE, feed_url)
+    return live_floor_s(expires_at, now=now, settings=settings)
