@@ -171,6 +171,7 @@ app.command()(doctor)
 app.command()(trim)
 app.add_typer(dead_app, name="dead")
 app.add_typer(feeds_app, name="feeds")
+app.command()(importlib.import_module("workers.cli.websub").websub)
 
 
 def add_bench_commands(root: typer.Typer) -> None:
