@@ -7,6 +7,9 @@ is an intent verification or a denial, POST is pushed content. Bodies are capped
 next ones get a 503. A request that fails is logged and answered 500 (503 while Redis is
 down, so the hub retries), never the end of the service. ``GET /healthz`` answers ``ok``.
 
+While it runs it renews ``keys.WEBSUB_ALIVE`` every 10 s (TTL 30 s): the poller slows a
+feed down to ``websub.fallback_interval_s`` only while its lease runs and someone listens.
+
 The subscriber loop, on the main thread, sends the subscription requests that are due
 (pipeline.polling.subscriber.run_round) at most every 5 s, sooner when one is due sooner.
 Several replicas may run: the state is in Redis, each request is sent under a lock.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import socket
 import socketserver
 import threading
@@ -32,12 +36,14 @@ from pipeline.errors import RedisUnavailable
 from pipeline.fetch.form_post import PostAnswer, post_form
 from pipeline.polling.subscriber import answer_hub, load_subscription, run_round, take_push
 from pipeline.polling.subscription import subscription_id
+from pipeline.polling.websub import mark_listening
 from pipeline.settings import Settings, bind_address
 from workers.poller import enqueue_entries
 
 log = logging.getLogger(__name__)
 MAX_CONCURRENT = 32
 _ROUND_MIN_S, _ROUND_MAX_S = 0.2, 5.0
+_ALIVE_EVERY_S, _ALIVE_TTL_S = 10.0, 30.0
 _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n"
 Reply = tuple[int, bytes]
 
@@ -46,6 +52,10 @@ def run_websub(settings: Settings, client: redis.Redis, stop: threading.Event) -
     """Serve the hubs' callbacks and keep the subscriptions until ``stop`` is set."""
     wake = threading.Event()
     server = serve_callbacks(settings, client, wake=wake)
+    owner = f"{socket.gethostname()}-{os.getpid()}"
+    threading.Thread(
+        target=keep_listening, args=(client, owner, stop), name="websub-alive", daemon=True
+    ).start()
     log.info(
         "websub listening on %s, callbacks under %s",
         settings.websub.bind,
@@ -68,6 +78,18 @@ def serve_callbacks(
     server = CallbackServer(address, settings=settings, client=client, wake=wake)
     threading.Thread(target=server.serve_forever, name="websub-http", daemon=True).start()
     return server
+
+
+def keep_listening(client: redis.Redis, owner: str, stop: threading.Event) -> None:
+    """Renew ``keys.WEBSUB_ALIVE`` until ``stop``: while it lives, feeds with a live
+    subscription are polled at ``websub.fallback_interval_s`` only."""
+    while True:
+        try:
+            mark_listening(client, owner, _ALIVE_TTL_S)
+        except RedisUnavailable as exc:
+            log.warning("websub heartbeat not written: %s", exc)
+        if stop.wait(_ALIVE_EVERY_S):
+            return
 
 
 def run_subscriber(

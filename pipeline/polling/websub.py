@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import redis
@@ -142,10 +141,14 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 # ------------------------------------------------------------------ polling as a safety net
 
 
-def live_floor_s(expires_at: float | None, *, now: float, settings: WebSubSettings) -> float:
+def live_floor_s(
+    expires_at: float | None, *, now: float, settings: WebSubSettings, listening: bool = True
+) -> float:
     """The least interval between polls: ``fallback_interval_s`` while a subscription's
-    lease runs (``expires_at`` in the future) and WebSub is on, else 0."""
-    if not settings.callback_url or expires_at is None or expires_at <= now:
+    lease runs (``expires_at`` in the future), WebSub is on and a ``newsflow websub`` is
+    ``listening`` for the pushes; else 0."""
+    live = expires_at is not None and expires_at > now
+    if not (settings.callback_url and live and listening):
         return 0.0
     return float(settings.fallback_interval_s)
 
@@ -153,9 +156,11 @@ def live_floor_s(expires_at: float | None, *, now: float, settings: WebSubSettin
 def poll_floor_s(
     client: redis.Redis, feed_url: str, settings: WebSubSettings, *, now: float
 ) -> float:
-    """The least interval between polls of ``feed_url`` (see :func:`live_floor_s`): reads
-    the lease end of its verified subscription (``keys.WEBSUB_LIVE``), one ZSCORE, and
-    nothing while WebSub is off.
+    """The least interval between polls of ``feed_url`` (see :func:`live_floor_s`).
+
+    Reads, in one round trip, the lease end of the feed's verified subscription
+    (``keys.WEBSUB_LIVE``) and whether a ``newsflow websub`` runs (``keys.WEBSUB_ALIVE``);
+    nothing while WebSub is off (``websub.callback_url`` empty).
 
     Raises:
         RedisUnavailable: Redis could not be reached.
@@ -163,5 +168,18 @@ def poll_floor_s(
     if not settings.callback_url:
         return 0.0
     with redis_errors("websub state unavailable", url=feed_url):
-        expires_at: Any = client.zscore(keys.WEBSUB_LIVE, feed_url)
-    return live_floor_s(expires_at, now=now, settings=settings)
+        pipe = client.pipeline(transaction=False)
+        pipe.zscore(keys.WEBSUB_LIVE, feed_url)
+        pipe.exists(keys.WEBSUB_ALIVE)
+        expires_at, alive = pipe.execute()
+    return live_floor_s(expires_at, now=now, settings=settings, listening=bool(alive))
+
+
+def mark_listening(client: redis.Redis, owner: str, ttl_s: float) -> None:
+    """Say that a ``newsflow websub`` receives pushes for the next ``ttl_s`` seconds.
+
+    Raises:
+        RedisUnavailable: Redis could not be reached.
+    """
+    with redis_errors("websub state unavailable"):
+        client.set(keys.WEBSUB_ALIVE, owner, px=int(ttl_s * 1000))

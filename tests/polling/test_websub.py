@@ -1,15 +1,19 @@
-"""WebSub's pure rules: discovery (Link headers, the document's links), signatures, intent
-verification, renewal timing, the subscription record, the poll floor, the settings."""
+"""WebSub's rules: discovery (Link headers, the document's links), signatures, intent
+verification, renewal timing, the subscription record, the poll floor (pure, then read from
+the test Redis), the settings."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import hmac
+import time
 from typing import Any
 
 import pytest
+import redis
 
+from pipeline import keys
 from pipeline.errors import ConfigError
 from pipeline.polling.feeds import ParsedFeed
 from pipeline.polling.subscription import (
@@ -26,7 +30,13 @@ from pipeline.polling.subscription import (
     signature_valid,
     subscription_id,
 )
-from pipeline.polling.websub import declared_hub, live_floor_s, parse_link_header
+from pipeline.polling.websub import (
+    declared_hub,
+    live_floor_s,
+    mark_listening,
+    parse_link_header,
+    poll_floor_s,
+)
 from pipeline.settings import Settings, WebSubSettings, bind_address
 from tests.commands import ROOT
 
@@ -412,6 +422,23 @@ def test_polling_slows_down_only_while_a_lease_runs() -> None:
     assert live_floor_s(NOW, now=NOW, settings=SETTINGS) == 0.0
     assert live_floor_s(None, now=NOW, settings=SETTINGS) == 0.0
     assert live_floor_s(NOW + 1, now=NOW, settings=WebSubSettings()) == 0.0  # WebSub off
+    assert live_floor_s(NOW + 1, now=NOW, settings=SETTINGS, listening=False) == 0.0
+
+
+def test_poll_floor_reads_the_lease_and_the_heartbeat(redis_client: redis.Redis) -> None:
+    now = time.time()
+
+    def floor(feed_url: str = FEED, settings: WebSubSettings = SETTINGS) -> float:
+        return poll_floor_s(redis_client, feed_url, settings, now=now)
+
+    redis_client.zadd(keys.WEBSUB_LIVE, {FEED: now + 600, "https://other.example/f": now - 1})
+    assert floor() == 0.0  # no newsflow websub listening
+    mark_listening(redis_client, "host-1", 30)
+    assert floor() == SETTINGS.fallback_interval_s
+    assert 29_000 < redis_client.pttl(keys.WEBSUB_ALIVE) <= 30_000
+    assert floor("https://other.example/f") == 0.0  # its lease ended
+    assert floor("https://unknown.example/f") == 0.0
+    assert floor(settings=WebSubSettings()) == 0.0
 
 
 # ------------------------------------------------------------------ settings

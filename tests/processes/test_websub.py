@@ -29,7 +29,8 @@ from pipeline import keys
 from pipeline.local.redis_server import RedisServer
 from pipeline.local.site import LocalSite
 from pipeline.polling.registry import add_feed, remove_feed
-from pipeline.settings import FeedConfig
+from pipeline.polling.websub import poll_floor_s
+from pipeline.settings import FeedConfig, Settings
 from tests.commands import ROOT, newsflow, poll_once, queued_entries, wait_for, worker_env
 from tests.factories import respond
 
@@ -258,6 +259,8 @@ def test_subscribe_verify_push_enqueues_each_entry_once(
     assert sub["state"] == "active" and sub["lease_s"] == "3600"
     live = redis_client.zscore(keys.WEBSUB_LIVE, feed_url)
     assert live is not None and abs(live - (verification.at + 3600)) < 5
+    websub = Settings.load(service.env).websub  # the poller slows the feed down to 6 h
+    assert poll_floor_s(redis_client, feed_url, websub, now=time.time()) == 21600
 
     callback, secret = form["hub.callback"], form["hub.secret"]
     first = atom(fixture_site, hub.url, paths[:2])
