@@ -107,7 +107,10 @@ def _post_once(
     watchdog = Watchdog()
     try:
         with watchdog.armed(remaining):
-            return _exchange(parts, address, body, settings, watchdog, original)
+            exchanged = _exchange(parts, address, body, settings, watchdog, original)
+        if watchdog.fired:  # an answer cut short by the watchdog looks complete
+            raise FetchTimeout("hub request deadline passed", url=original)
+        return exchanged
     except TimeoutError as exc:
         raise FetchTimeout(f"hub request timed out: {exc}", url=original) from exc
     except (OSError, http.client.HTTPException) as exc:
