@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,15 +186,16 @@ def run_round(client: redis.Redis, settings: Settings, *, post: PostForm, now: f
         RedisUnavailable: Redis could not be reached.
     """
     feeds = {feed.url for feed in registered_feeds(client) if feed.enabled}
-    with redis_errors("websub state unavailable"):
-        mapping = _feed_subscriptions(client)
     declared = _declared(client, sorted(feeds))
-    subs = _subscriptions(client, mapping.values())
+    subs = _current_subscriptions(client)
     base = settings.websub.callback_url
-    for feed_url in sorted(feeds | set(mapping)):
-        sub = subs.get(mapping.get(feed_url, ""))
-        if next_action(sub, declared.get(feed_url), callback_base=base, now=now):
+    acted = False
+    for feed_url in sorted(feeds | set(subs)):
+        if next_action(subs.get(feed_url), declared.get(feed_url), callback_base=base, now=now):
             _act(client, feed_url, settings, post=post, now=now)
+            acted = True
+    if acted:
+        subs = _current_subscriptions(client)
     waits = [s.next_at - now for s in subs.values() if s.state in ("requested", "active")]
     return min(waits, default=float("inf"))
 
@@ -313,20 +314,17 @@ def _send(post: PostForm, sub: Subscription, fields: Mapping[str, str]) -> str:
     return f"hub answered HTTP {answer.status}: {text}"
 
 
-def _feed_subscriptions(client: redis.Redis) -> dict[str, str]:
-    raw: Any = client.hgetall(keys.WEBSUB_FEEDS)
-    return {_text(k): _text(v) for k, v in raw.items()}
-
-
-def _subscriptions(client: redis.Redis, ids: Iterable[str]) -> dict[str, Subscription]:
-    ids = list(ids)
+def _current_subscriptions(client: redis.Redis) -> dict[str, Subscription]:
+    """Each feed's current subscription (``keys.WEBSUB_FEEDS``), by feed URL."""
     with redis_errors("websub state unavailable"):
+        raw: Any = client.hgetall(keys.WEBSUB_FEEDS)
+        mapping = {_text(feed): _text(sub_id) for feed, sub_id in raw.items()}
         pipe = client.pipeline(transaction=False)
-        for sub_id in ids:
+        for sub_id in mapping.values():
             pipe.hgetall(keys.websub_subscription(sub_id))
-        raws = pipe.execute()
-    subs = {i: Subscription.from_fields(raw) for i, raw in zip(ids, raws, strict=True)}
-    return {i: sub for i, sub in subs.items() if sub is not None}
+        records = pipe.execute()
+    subs = {feed: Subscription.from_fields(r) for feed, r in zip(mapping, records, strict=True)}
+    return {feed: sub for feed, sub in subs.items() if sub is not None}
 
 
 def _declared(client: redis.Redis, feed_urls: list[str]) -> dict[str, tuple[str, str]]:
