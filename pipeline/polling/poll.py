@@ -42,7 +42,17 @@ from pipeline.polling.cadence import (
 from pipeline.polling.feeds import ParsedFeed, encodable, http_url, parse_feed
 from pipeline.polling.registry import move_feed
 from pipeline.polling.schedule import schedule_poll
-from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
+from pipeline.polling.sitemap_index import (
+    Child,
+    ChildrenRound,
+    FetchChild,
+    fetch_child,
+    load_children,
+    poll_children,
+    read_index,
+    save_children,
+)
+from pipeline.polling.sitemaps import document_kind, parse_sitemap
 from pipeline.settings import FeedConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -152,22 +162,19 @@ def _poll(
     enqueue: Enqueue,
     gate: HostGate,
 ) -> PollResult:
-    response_or_result = _fetch(feed, state, fetcher=fetcher, gate=gate)
-    if isinstance(response_or_result, PollResult):
-        return response_or_result
+    def fetch(child: Child) -> Response:
+        return fetch_child(child, feed, fetcher=fetcher, gate=gate)
 
-    def fetch_child(url: str) -> bytes:
-        return _child_body(url, feed, fetcher=fetcher, gate=gate)
-
-    return _take_entries(
-        feed,
-        state,
-        response_or_result,
-        client=client,
-        settings=settings,
-        enqueue=enqueue,
-        fetch_child=fetch_child,
-    )
+    result = _fetch(feed, state, fetcher=fetcher, gate=gate)
+    if not isinstance(result, PollResult):
+        result = _take_entries(
+            feed, state, result, client=client, settings=settings, enqueue=enqueue, fetch=fetch
+        )
+    if result.status == "not_modified" and state.get("kind") == "sitemapindex":
+        return _poll_children(
+            feed, result, client=client, settings=settings, enqueue=enqueue, fetch=fetch
+        )
+    return result
 
 
 def _save_failure(
@@ -240,7 +247,7 @@ def _take_entries(
     client: redis.Redis,
     settings: Settings,
     enqueue: Enqueue,
-    fetch_child: Callable[[str], bytes],
+    fetch: FetchChild,
 ) -> PollResult:
     body_hash = hashlib.sha256(response.body).hexdigest()[:32]
     now = time.time()
@@ -250,29 +257,35 @@ def _take_entries(
         _keep_validators(state, response)
         return PollResult(feed_url=feed.url, status="not_modified", hint_s=cache_hint)
     try:
-        if is_sitemap(response.body):
-            parsed = _sitemap_entries(response.body, feed.url, settings, fetch_child)
-        else:
-            parsed = parse_feed(
-                response.body,
-                feed.url,
-                max_entries=settings.poller.max_entries_per_poll,
-                headers=response.headers,
-                base_url=response.final_url,
-            )
+        document = _read_document(response, feed, client=client, settings=settings, fetch=fetch)
     except FeedError as exc:  # validators kept from the last good body: no 304 for this one
         return PollResult(feed_url=feed.url, status="error", error=f"{exc.reason}: {exc}")
+    parsed = document.feed
     _keep_validators(state, response)
+    state["kind"] = document.kind
     if not polled_before and not feed.backlog:
         skipped = _skip_backlog(feed, parsed, state, body_hash, client=client)
+        _save_children(client, feed.url, document.index)
         return dataclasses.replace(skipped, moved_to=_moved_to(response, feed.url))
     taken = _enqueue_new(
         parsed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
     )
+    _save_children(client, feed.url, document.index)
     state["content_hash"] = body_hash  # only once its entries are enqueued
     _prune_daily(client, feed.url, state, set(taken.entry_keys), settings, now)
+    hint_s = max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s))
+    return dataclasses.replace(
+        _taken_result(feed.url, parsed, taken, hint_s=hint_s, polled_before=polled_before),
+        moved_to=_moved_to(response, feed.url),
+    )
+
+
+def _taken_result(
+    feed_url: str, parsed: ParsedFeed, taken: _Taken, *, hint_s: float, polled_before: bool
+) -> PollResult:
+    """The result of a poll whose entries were taken (enqueued, or marked seen)."""
     return PollResult(
-        feed_url=feed.url,
+        feed_url=feed_url,
         status="warning" if parsed.warning else "ok",
         new=taken.new,
         first=taken.first,
@@ -280,11 +293,89 @@ def _take_entries(
         entries=len(parsed.entries),
         skipped=parsed.skipped,
         error=parsed.warning,
-        hint_s=max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s)),
+        hint_s=hint_s,
         published=tuple(e.published_at for e in parsed.entries),
         overflowed=polled_before and taken.new > 1 and taken.new == len(parsed.entries),
-        moved_to=_moved_to(response, feed.url),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    """A document read: a feed, a sitemap, or a sitemap index (with its children read)."""
+
+    kind: str
+    feed: ParsedFeed
+    index: ChildrenRound | None = None
+
+
+def _read_document(
+    response: Response,
+    feed: FeedConfig,
+    *,
+    client: redis.Redis,
+    settings: Settings,
+    fetch: FetchChild,
+) -> _Document:
+    """Parse the body as what its root element says it is (and read an index's children).
+
+    Raises:
+        FeedError: not a feed nor a sitemap, or every child of an index failed.
+    """
+    poller = settings.poller
+    kind = document_kind(response.body)
+    if kind in ("sitemap", "sitemapindex"):
+        sitemap = parse_sitemap(
+            response.body,
+            feed.url,
+            max_entries=poller.max_entries_per_poll,
+            news_max_age_s=poller.news_max_age_s,
+        )
+        if kind == "sitemap":
+            return _Document(kind=kind, feed=sitemap.feed)
+        index = read_index(sitemap, feed.url, client=client, poller=poller, fetch=fetch)
+        return _Document(kind=kind, feed=index.feed, index=index)
+    parsed = parse_feed(
+        response.body,
+        feed.url,
+        max_entries=poller.max_entries_per_poll,
+        headers=response.headers,
+        base_url=response.final_url,
+    )
+    return _Document(kind="feed", feed=parsed)
+
+
+def _save_children(client: redis.Redis, feed_url: str, index: ChildrenRound | None) -> None:
+    if index is not None:
+        save_children(client, feed_url, index.children)
+
+
+def _poll_children(
+    feed: FeedConfig,
+    unchanged: PollResult,
+    *,
+    client: redis.Redis,
+    settings: Settings,
+    enqueue: Enqueue,
+    fetch: FetchChild,
+) -> PollResult:
+    """An index that did not change: poll the children it listed, on their own validators.
+
+    ``not_modified`` if none of them changed either (nothing is enqueued then).
+    """
+    known = tuple(load_children(client, feed.url).values())
+    try:
+        index = poll_children(known, feed_url=feed.url, poller=settings.poller, fetch=fetch)
+    except FeedError as exc:
+        error = f"{exc.reason}: {exc}"
+        return dataclasses.replace(unchanged, status="error", error=error)
+    if not index.changed and not index.feed.warning:
+        save_children(client, feed.url, index.children)  # validators of same bytes, if new
+        return unchanged
+    taken = _enqueue_new(
+        index.feed, feed.url, client=client, enqueue=enqueue, ttl_s=settings.dedupe_ttl_s
+    )
+    save_children(client, feed.url, index.children)
+    return _taken_result(feed.url, index.feed, taken, hint_s=unchanged.hint_s, polled_before=True)
 
 
 def _keep_validators(state: dict[str, str], response: Response) -> None:
@@ -391,81 +482,6 @@ def _prune_daily(
     state["pruned_at"] = str(now)
     if pruned:
         log.info("feed %s: forgot %d entries that left the feed", feed_url, pruned)
-
-
-def _sitemap_entries(
-    body: bytes, feed_url: str, settings: Settings, fetch_child: Callable[[str], bytes]
-) -> ParsedFeed:
-    """Entries of a sitemap, or of the first ``max_child_sitemaps`` sitemaps of an index.
-
-    A child that cannot be fetched or parsed fails on its own (logged, counted in the
-    warning) and the others' entries are taken; only if every child fails is it a FeedError.
-
-    Raises:
-        FeedError: the sitemap is not one, or every child of the index failed.
-    """
-    poller = settings.poller
-    cap = poller.max_entries_per_poll
-    sitemap = parse_sitemap(body, feed_url, max_entries=cap, news_max_age_s=poller.news_max_age_s)
-    if not sitemap.children:
-        return sitemap.feed
-    entries: list[FeedEntry] = []
-    skipped, tried, capped = 0, 0, False
-    failures: list[str] = []
-    notes: list[str] = []
-    for child_url in sitemap.children[: poller.max_child_sitemaps]:
-        if len(entries) >= cap:
-            capped = True
-            break
-        tried += 1
-        try:
-            child = parse_sitemap(
-                fetch_child(child_url),
-                feed_url,
-                max_entries=cap - len(entries),
-                news_max_age_s=poller.news_max_age_s,
-            )
-        except _NOT_THE_FEEDS:
-            raise
-        except FeedError as exc:
-            log.warning("feed %s: child sitemap %s failed: %s", feed_url, child_url, exc)
-            failures.append(f"{child_url}: {exc.message}")
-            continue
-        except Exception as exc:  # one child, not the whole index
-            log.exception("feed %s: child sitemap %s failed", feed_url, child_url)
-            failures.append(f"{child_url}: {_internal_error(exc)}")
-            continue
-        entries += child.feed.entries
-        skipped += child.feed.skipped
-        capped = capped or child.capped
-        if child.feed.warning and not child.capped:
-            notes.append(f"{child_url}: {child.feed.warning}")
-    if failures and len(failures) == tried:
-        raise FeedError(f"all {tried} child sitemaps failed; first: {failures[0]}", url=feed_url)
-    warnings = (
-        [f"{len(failures)} of {tried} child sitemaps failed; first: {failures[0]}"]
-        if failures
-        else []
-    )
-    warnings += notes
-    if capped:
-        warnings.append(f"capped at {cap} entries (max_entries_per_poll); the rest not read")
-    return ParsedFeed(
-        title="", entries=tuple(entries), skipped=skipped, warning="; ".join(warnings)
-    )
-
-
-def _child_body(url: str, feed: FeedConfig, *, fetcher: Fetcher, gate: HostGate) -> bytes:
-    """A child sitemap's bytes.
-
-    Raises:
-        FeedError: it cannot be fetched now (throttled, refused, timed out, unavailable).
-    """
-    try:
-        with gate.slot(url):
-            return fetch_feed(fetcher, url, headers=feed.headers, proxy=feed.proxy).body
-    except (HostThrottled, UpstreamUnavailable, FetchTimeout, DropArticle) as exc:
-        raise FeedError(f"{exc.reason}: {exc.message}", url=url) from exc
 
 
 def entry_keys(entries: Sequence[FeedEntry]) -> list[str]:

@@ -132,9 +132,10 @@ def add_feed(client: redis.Redis, feed: FeedConfig) -> bool:
 def move_feed(client: redis.Redis, feed: FeedConfig, new_url: str) -> bool:
     """Re-register a feed under the URL it moved to for good (a 301/308 redirect).
 
-    Its options, poll state, seen-set, counters and place in the schedule follow it, and its
-    state's ``moved_from`` says where from. If ``new_url`` is registered already, the old
-    registration is only dropped (the new one keeps its own state). True if it moved.
+    Its options, poll state, seen-set, counters, sitemap children (with their validators) and
+    place in the schedule follow it, and its state's ``moved_from`` says where from. If
+    ``new_url`` is registered already, the old registration is only dropped (the new one
+    keeps its own state). True if it moved.
 
     Raises:
         RedisUnavailable: Redis could not be reached.
@@ -145,7 +146,7 @@ def move_feed(client: redis.Redis, feed: FeedConfig, new_url: str) -> bool:
         due = client.zscore(keys.FEED_SCHEDULE, feed.url)
         pipe = client.pipeline(transaction=True)
         if moved:
-            for key in (keys.feed_state, keys.feed_seen, keys.feed_outcomes):
+            for key in _FEED_KEYS:
                 pipe.renamenx(key(feed.url), key(new_url))
         pipe.hdel(keys.FEED_REGISTRY, feed.url)
         pipe.zrem(keys.FEED_SCHEDULE, feed.url)
@@ -155,6 +156,10 @@ def move_feed(client: redis.Redis, feed: FeedConfig, new_url: str) -> bool:
             pipe.hset(keys.feed_state(new_url), mapping={"url": new_url, "moved_from": feed.url})
         pipe.execute(raise_on_error=False)  # RENAMENX of a key that never existed: no matter
     return moved
+
+
+_FEED_KEYS = (keys.feed_state, keys.feed_seen, keys.feed_outcomes, keys.sitemap_children)
+"""What a feed's URL names in Redis besides its registration and schedule."""
 
 
 def remove_feed(client: redis.Redis, url: str) -> bool:

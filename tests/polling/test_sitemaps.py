@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 import redis
 
+from pipeline import keys
 from pipeline.errors import FeedError
 from pipeline.local.site import LocalSite
 from pipeline.models import FeedEntry
 from pipeline.polling import sitemaps
-from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
+from pipeline.polling.poll import PollResult
+from pipeline.polling.sitemaps import document_kind, parse_sitemap
 from pipeline.settings import FeedConfig, Settings
+from tests.commands import FIXTURES
 from tests.factories import poll_in_process, respond
 
 NOW = calendar.timegm((2026, 11, 28, 12, 0, 0))
@@ -63,11 +66,11 @@ def test_index_gzip_and_hostile_inputs() -> None:
         b"<sitemap><loc>https://n.example/s1.xml</loc></sitemap>"
         b"<sitemap><loc>file:///etc/passwd</loc></sitemap></sitemapindex>"
     )
-    assert is_sitemap(gzip.compress(index))
+    assert document_kind(gzip.compress(index)) == "sitemapindex"
     parsed = parse_sitemap(
         gzip.compress(index), "https://n.example/index.xml", max_entries=10, news_max_age_s=86400
     )
-    assert parsed.children == ("https://n.example/s1.xml",)
+    assert [child.url for child in parsed.children] == ["https://n.example/s1.xml"]
     xxe = (
         b'<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
         b"<urlset><url><loc>https://n.example/&x;</loc></url></urlset>"
@@ -117,11 +120,11 @@ def _urlset(urls: list[str], tail: str = "</urlset>") -> bytes:
 _MEASURE = """
 import resource, sys, time
 from pipeline.polling import sitemaps
-from pipeline.polling.sitemaps import is_sitemap, parse_sitemap
+from pipeline.polling.sitemaps import document_kind, parse_sitemap
 body = open(sys.argv[1], "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
-assert is_sitemap(body)
+assert document_kind(body) == "sitemap"
 feed = parse_sitemap(body, "https://n.example/s.xml.gz", max_entries=500, news_max_age_s=1).feed
 took = time.perf_counter() - start
 grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
@@ -159,8 +162,16 @@ def test_reading_stops_at_the_cap() -> None:
         assert feed.warning.startswith("capped at 500 entries")
     whole = parse_sitemap(_urlset(urls[:500]), "u", max_entries=500, news_max_age_s=86400).feed
     assert len(whole.entries) == 500 and whole.warning == ""  # exactly the cap: not capped
-    with pytest.raises(FeedError):
-        parse_sitemap(body, "u", max_entries=700, news_max_age_s=86400)
+    past = parse_sitemap(body, "u", max_entries=700, news_max_age_s=86400).feed  # read: seen
+    assert len(past.entries) == 600
+    assert past.warning.startswith("truncated sitemap: kept its 600 complete <url> (the XML")
+    with pytest.raises(FeedError, match="invalid sitemap"):  # an error with more after it
+        parse_sitemap(
+            _urlset(urls, tail="<url><loc><<<</loc></url></urlset>"),
+            "u",
+            max_entries=700,
+            news_max_age_s=86400,
+        )
 
 
 def test_gzip_members_padding_corruption_and_odd_roots() -> None:
@@ -173,17 +184,17 @@ def test_gzip_members_padding_corruption_and_odd_roots() -> None:
     )
     assert [e.url for e in parse.feed.entries] == ["https://n.example/1"]
     big = gzip.compress(_urlset([f"https://n.example/{n * 7919}" for n in range(2000)]))
-    assert is_sitemap(big[: len(big) // 2])  # the head inflates: the rest is not looked at
+    assert document_kind(big[: len(big) // 2]) == "sitemap"  # the rest is not looked at
     for bad, message in (
-        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", "invalid gzipped sitemap"),
-        (gzip.compress(second)[:-4], "invalid gzipped sitemap"),
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", "invalid gzip"),
+        (gzip.compress(second)[:-4] + b"\xff" * 4, "invalid gzip: .*incorrect length"),
         (b"<html><body><url><loc>https://n.example/x</loc></url></body></html>", "<html>"),
         (b"", "invalid sitemap"),
     ):
         with pytest.raises(FeedError, match=message):
             parse_sitemap(bad, "u", max_entries=10, news_max_age_s=86400)
-    with pytest.raises(FeedError, match="invalid gzipped"):
-        is_sitemap(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage")
+    with pytest.raises(FeedError, match="invalid gzip"):
+        document_kind(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage")
 
 
 def test_out_of_range_dates_and_unparseable_locs_are_no_date_and_skipped() -> None:
@@ -275,3 +286,89 @@ def test_reading_stops_after_the_protocols_50000_urls(monkeypatch: pytest.Monkey
         body[: body.rindex(b"<url>")] + b"</urlset>", "u", max_entries=500, news_max_age_s=86400
     ).feed
     assert whole.skipped == 10 and whole.warning == ""
+
+
+SITEMAPS = FIXTURES / "feeds" / "sitemaps"
+
+
+def _poll_fixture(
+    site: LocalSite, client: redis.Redis, settings: Settings, path: str
+) -> tuple[PollResult, list[str]]:
+    """Poll ``path`` of the fixture site once; returns the result and the enqueued URLs."""
+    sink: list[FeedEntry] = []
+    result = poll_in_process(FeedConfig(url=site.url(path)), client, settings, sink.extend)
+    return result, [e.url for e in sink]
+
+
+def test_an_rss_feed_quoting_urlset_is_read_as_a_feed(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    """Regression: ``<urlset`` anywhere in the first 4 KB made any document a sitemap."""
+    path = "/feeds/sitemaps/rss_quoting_urlset.xml"
+    result, urls = _poll_fixture(fixture_site, redis_client, settings, path)
+    assert result.status == "ok", result.error
+    base = fixture_site.base_url
+    assert urls == [f"{base}/notes/sitemaps.html", f"{base}/notes/indexes.html"]
+
+
+def test_a_sitemap_whose_urlset_starts_after_a_long_prolog_is_read(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    """Regression: a ``<urlset>`` after 4 KB of comments was not looked for, so refused."""
+    assert (SITEMAPS / "long_prolog.xml").read_bytes().index(b"<urlset") > 6000
+    result, urls = _poll_fixture(
+        fixture_site, redis_client, settings, "/feeds/sitemaps/long_prolog.xml"
+    )
+    assert result.status == "ok", result.error
+    base = fixture_site.base_url
+    assert urls == [f"{base}/prolog/late.html", f"{base}/prolog/later.html"]
+
+
+@pytest.mark.parametrize(("name", "kept"), [("truncated.xml", 3), ("truncated.xml.gz", 112)])
+def test_a_truncated_sitemap_keeps_its_complete_urls_with_a_warning(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite, name: str, kept: int
+) -> None:
+    """Regression: a sitemap cut short (or its gzip stream) was refused whole."""
+    result, urls = _poll_fixture(fixture_site, redis_client, settings, f"/feeds/sitemaps/{name}")
+    assert result.status == "warning" and result.new == kept == len(urls)
+    assert "truncated" in result.error and f"{kept} complete <url>" in result.error
+    state = redis_client.hgetall(keys.feed_state(fixture_site.url(f"/feeds/sitemaps/{name}")))
+    assert state[b"status"] == b"warning" and state[b"error_streak"] == b"0"
+
+
+_ARCHIVE_GZ = (SITEMAPS / "archive.xml.gz").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding"),
+    [
+        ("application/x-gzip", ""),
+        ("application/gzip", ""),
+        ("binary/octet-stream", ""),
+        ("application/x-gzip", "gzip"),
+    ],
+)
+def test_a_gzipped_sitemap_is_read_whatever_its_gzip_content_type(
+    redis_client: redis.Redis,
+    settings: Settings,
+    fixture_site: LocalSite,
+    content_type: str,
+    encoding: str,
+) -> None:
+    """Regression: ``.xml.gz`` served as x-gzip, gzip or binary/octet-stream was refused."""
+    body = gzip.compress(_ARCHIVE_GZ) if encoding else _ARCHIVE_GZ
+    headers = (("Content-Encoding", encoding),) if encoding else ()
+    fixture_site.routes["/archive.xml.gz"] = respond(200, body, content_type, headers)
+    result, urls = _poll_fixture(fixture_site, redis_client, settings, "/archive.xml.gz")
+    assert result.status == "ok", result.error
+    assert len(urls) == 40 and urls[0] == "https://archive.example/2024/000.html"
+
+
+def test_a_gzip_bomb_served_as_gzip_stays_within_the_inflated_cap(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    bomb = gzip.compress(b"<urlset>" + (b" " * 1024 * 1024 + b"<url/>") * 51 + b"</urlset>", 9)
+    fixture_site.routes["/bomb.xml.gz"] = respond(200, bomb, "application/gzip")
+    result, urls = _poll_fixture(fixture_site, redis_client, settings, "/bomb.xml.gz")
+    assert result.status == "error" and "over 50 MB once inflated" in result.error
+    assert urls == []
