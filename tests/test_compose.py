@@ -567,6 +567,38 @@ def test_monitoring_profile_mounts_files_that_exist() -> None:
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
     assert all(
         not p.startswith("0.0.0.0") and p.startswith("127.0.0.1:")
-        for svc in services.values()
+        for name, svc in services.items()
+        if name != "websub"  # public by design: hubs reach it (test_websub_...)
         for p in svc.get("ports", [])
     )
+
+
+def test_websub_is_an_opt_in_profile_that_hubs_can_reach() -> None:
+    """`newsflow websub` runs only with --profile websub, listens on every interface of its
+    container, publishes that port (hubs are on the internet; WEBSUB_PUBLISH narrows it),
+    and is off until NEWSFLOW_WEBSUB_CALLBACK_URL is set, which the poller gets too."""
+    from pipeline.settings import Settings, bind_address
+
+    raw = _services()["websub"]
+    assert raw["profiles"] == ["websub"]
+    assert _tokens(raw["command"]) == ["newsflow", "websub"]
+    assert raw["ports"] == ["${WEBSUB_PUBLISH:-8085}:8085"]
+    url = "https://news.example.org/websub"
+    for env, callback in (({}, ""), ({"NEWSFLOW_WEBSUB_CALLBACK_URL": url}, url)):
+        services = _interpolate(_compose(), {**_secrets(), **env})["services"]
+        for name in ("websub", "poller"):
+            variables = {k: str(v) for k, v in services[name]["environment"].items()}
+            loaded = Settings.load({"NEWSFLOW_CONFIG_DIR": str(ROOT / "config"), **variables})
+            assert loaded.websub.callback_url == callback, name
+        websub = Settings.load(
+            {
+                "NEWSFLOW_CONFIG_DIR": str(ROOT / "config"),
+                **{k: str(v) for k, v in services["websub"]["environment"].items()},
+            }
+        ).websub
+        assert bind_address(websub.bind) == ("0.0.0.0", 8085)
+        assert services["websub"]["ports"] == ["8085:8085"]
+    narrowed = _interpolate(_compose(), {**_secrets(), "WEBSUB_PUBLISH": "127.0.0.1:8085"})
+    assert narrowed["services"]["websub"]["ports"] == ["127.0.0.1:8085:8085"]
+    check = " ".join(_tokens(raw["healthcheck"]["test"]))
+    assert "http://127.0.0.1:8085/healthz" in check
