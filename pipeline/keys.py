@@ -138,6 +138,9 @@ WEBSUB_FEEDS = "newsflow:websub:feeds"
 WEBSUB_LIVE = "newsflow:websub:live"
 """Sorted set: feed URL -> when the lease of its verified WebSub subscription ends (unix
 seconds); while it is in the future the feed is polled at ``websub.fallback_interval_s``."""
+WEBSUB_DUE = "newsflow:websub:due"
+"""Sorted set: feed URL -> when its WebSub subscription's next request is due (unix seconds):
+to send again, or to renew; only subscriptions being requested or verified are in it."""
 WEBSUB_ALIVE = "newsflow:websub:alive"
 """String key with a TTL, written every few seconds by each running ``newsflow websub``:
 while none runs, nobody receives pushes and feeds are polled at their normal interval."""
