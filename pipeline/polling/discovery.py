@@ -1,4 +1,5 @@
-"""Finding feeds: autodiscovery from an HTML page, and OPML import/export. Pure functions."""
+"""Finding feeds: autodiscovery from an HTML page, robots.txt ``Sitemap:`` lines, and OPML
+import/export. Pure functions."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ WELL_KNOWN_PATHS = (
     "/feeds/posts/default",
     "/feed.json",
 )
+MAX_ROBOTS_SITEMAPS = 10
+"""``Sitemap:`` lines of a robots.txt taken at most (each is fetched to check it)."""
 _LINK = re.compile(r"<link\b[^>]*>", re.I)
+_SITEMAP_LINE = re.compile(r"^[ \t]*sitemap[ \t]*:[ \t]*(\S+)", re.I | re.M)
 _ATTR = re.compile(r"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 
 
@@ -52,6 +56,32 @@ def well_known_candidates(page_url: str) -> list[str]:
     """Usual feed locations of a site, tried when a page declares none."""
     parts = urlsplit(page_url)
     return [f"{parts.scheme}://{parts.netloc}{path}" for path in WELL_KNOWN_PATHS]
+
+
+def is_site_root(url: str) -> bool:
+    """Whether the URL is a site's root (``https://host`` or ``https://host/``)."""
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
+
+
+def robots_url(page_url: str) -> str:
+    """The robots.txt of the page's site."""
+    parts = urlsplit(page_url)
+    return f"{parts.scheme}://{parts.netloc}/robots.txt"
+
+
+def robots_sitemaps(robots_txt: str, robots_txt_url: str) -> list[str]:
+    """The http(s) sitemap URLs a robots.txt declares (``Sitemap:`` lines, in any case,
+    anywhere in the file; relative ones resolved against it), once each, at most
+    ``MAX_ROBOTS_SITEMAPS``."""
+    found: list[str] = []
+    for match in _SITEMAP_LINE.finditer(robots_txt[:524_288]):
+        url = urljoin(robots_txt_url, match.group(1))
+        if urlsplit(url).scheme in ("http", "https") and url not in found:
+            found.append(url)
+        if len(found) == MAX_ROBOTS_SITEMAPS:
+            break
+    return found
 
 
 def parse_opml(body: bytes) -> list[FeedConfig]:

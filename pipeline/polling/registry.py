@@ -20,9 +20,16 @@ from pipeline import keys
 from pipeline.connection import redis_errors
 from pipeline.errors import FeedError, PipelineError
 from pipeline.fetch.client import FEED_TYPES, HTML_TYPES, Fetcher
-from pipeline.polling.discovery import discover_feeds, well_known_candidates
+from pipeline.polling.discovery import (
+    discover_feeds,
+    is_site_root,
+    robots_sitemaps,
+    robots_url,
+    well_known_candidates,
+)
 from pipeline.polling.feeds import parse_feed
 from pipeline.polling.schedule import schedule_new
+from pipeline.polling.sitemaps import document_kind
 from pipeline.settings import FeedConfig
 
 log = logging.getLogger(__name__)
@@ -174,8 +181,9 @@ def remove_feed(client: redis.Redis, url: str) -> bool:
 
 
 def find_feeds(fetcher: Fetcher, url: str) -> list[str]:
-    """The feed(s) behind a URL: itself if it is a feed, else those its page declares,
-    else the site's well-known feed paths that answer with a feed.
+    """The feed(s) behind a URL: itself if it is a feed or a sitemap (plain, index, Google
+    News, gzipped), else those its page declares, else the site's well-known feed paths that
+    answer with a feed, else (for a site root) the sitemaps its robots.txt declares.
 
     Raises:
         PipelineError: the URL itself could not be fetched.
@@ -188,11 +196,17 @@ def find_feeds(fetcher: Fetcher, url: str) -> list[str]:
     declared = discover_feeds(response.body.decode("utf-8", "replace"), response.final_url)
     if declared:
         return declared
-    return [c for c in well_known_candidates(response.final_url) if _answers_feed(fetcher, c)]
+    known = [c for c in well_known_candidates(response.final_url) if _answers_feed(fetcher, c)]
+    if known or not is_site_root(url):
+        return known
+    return [s for s in _declared_sitemaps(fetcher, response.final_url) if _answers_feed(fetcher, s)]
 
 
 def _is_feed(body: bytes, url: str) -> bool:
+    """Whether the poller can read the body: a sitemap (by its root element), or a feed."""
     try:
+        if document_kind(body) in ("sitemap", "sitemapindex"):
+            return True
         parse_feed(body, url, max_entries=1)
     except FeedError:
         return False
@@ -205,3 +219,19 @@ def _answers_feed(fetcher: Fetcher, url: str) -> bool:
     except PipelineError:
         return False
     return _is_feed(response.body, url)
+
+
+def _declared_sitemaps(fetcher: Fetcher, page_url: str) -> list[str]:
+    """The sitemaps the site's robots.txt declares (none if it cannot be read)."""
+    where = robots_url(page_url)
+    try:
+        response = fetcher.get(
+            where, max_bytes=_MAX_ROBOTS_BYTES, accept=("text/plain", *HTML_TYPES)
+        )
+    except PipelineError:
+        return []
+    return robots_sitemaps(response.body.decode("utf-8", "replace"), where)
+
+
+_MAX_ROBOTS_BYTES = 512 * 1024
+"""Google reads the first 500 KiB of a robots.txt."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 from http.server import BaseHTTPRequestHandler
@@ -15,7 +16,15 @@ from pipeline.local.site import LocalSite
 from pipeline.polling.discovery import discover_feeds, parse_opml, render_opml
 from pipeline.settings import FeedConfig
 from pipeline.streams.tail import outcome_counts
-from tests.commands import ROOT, newsflow, poll_once, wait_for, worker_env, write_feeds
+from tests.commands import (
+    FIXTURES,
+    ROOT,
+    newsflow,
+    poll_once,
+    wait_for,
+    worker_env,
+    write_feeds,
+)
 from tests.factories import article_page, respond, rss
 
 HOMEPAGE = """<html><head>
@@ -131,3 +140,52 @@ def test_feeds_add_refuses_a_malformed_header(
     added = cli(redis_server, tmp_path, "feeds", "add", fixture_site.url("/x"), "--header", "X")
     assert added.returncode == 2
     assert "--header must be 'Name: value'" in added.stderr
+
+
+def _listed(redis_server: RedisServer, config: Path) -> dict[str, dict[str, Any]]:
+    listed = cli(redis_server, config, "feeds", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    return {row["url"]: row for row in map(json.loads, listed.stdout.splitlines())}
+
+
+def test_feeds_add_takes_every_kind_of_sitemap(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,  # a clean database
+    fixture_site: LocalSite,
+    tmp_path: Path,
+) -> None:
+    """Regression: `feeds add` refused plain, index, Google News and gzipped sitemaps."""
+    news = (FIXTURES / "feeds" / "sitemaps" / "news.xml").read_bytes()
+    fixture_site.routes["/news.xml.gz"] = respond(200, gzip.compress(news), "application/x-gzip")
+    paths = [
+        "/feeds/sitemaps/plain.xml",
+        "/feeds/sitemaps/index.xml",
+        "/feeds/sitemaps/news.xml",
+        "/feeds/sitemaps/archive.xml.gz",  # application/octet-stream
+        "/news.xml.gz",  # application/x-gzip
+    ]
+    write_feeds(tmp_path, [])
+    for path in paths:
+        added = cli(redis_server, tmp_path, "feeds", "add", fixture_site.url(path))
+        assert added.returncode == 0, added.stderr
+        assert added.stdout.splitlines() == [f"added {fixture_site.url(path)}"]
+    listed = _listed(redis_server, tmp_path)
+    assert set(listed) == {fixture_site.url(path) for path in paths}
+    assert {row["status"] for row in listed.values()} == {"never polled"}
+
+
+def test_feeds_add_of_a_site_root_takes_the_sitemaps_its_robots_txt_declares(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,  # a clean database
+    fixture_site: LocalSite,
+    tmp_path: Path,
+) -> None:
+    base = fixture_site.base_url
+    fixture_site.routes["/"] = respond(200, b"<html><head></head><body>Home</body></html>")
+    robots = f"User-agent: *\nSitemap: {base}/feeds/sitemaps/index.xml\nSitemap: {base}/gone.xml\n"
+    fixture_site.routes["/robots.txt"] = respond(200, robots.encode(), "text/plain")
+    write_feeds(tmp_path, [])
+    added = cli(redis_server, tmp_path, "feeds", "add", fixture_site.url("/"))
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.splitlines() == [f"added {base}/feeds/sitemaps/index.xml"]
+    assert set(_listed(redis_server, tmp_path)) == {f"{base}/feeds/sitemaps/index.xml"}

@@ -37,7 +37,10 @@ _console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 @feeds_app.command("add")
 def feeds_add(
-    url: Annotated[str, typer.Argument(help="A feed URL, or a site page to discover feeds on.")],
+    url: Annotated[
+        str,
+        typer.Argument(help="A feed or sitemap URL, or a site page to discover feeds on."),
+    ],
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     interval: Annotated[int | None, typer.Option(help="Poll interval in seconds.")] = None,
     backlog: Annotated[
@@ -52,7 +55,8 @@ def feeds_add(
     ] = None,
     proxy: Annotated[str, typer.Option(help="http(s) proxy for this feed and its articles.")] = "",
 ) -> None:
-    """Add a feed; a homepage URL adds the feeds it declares (or its well-known feed paths)."""
+    """Add a feed or sitemap; a homepage URL adds the feeds it declares (or its well-known feed
+    paths; for a site root with neither, the sitemaps its robots.txt declares)."""
     headers = _parse_headers(header or [])
     settings = load_settings()
     client = require_redis(settings)
@@ -64,7 +68,10 @@ def feeds_add(
     finally:
         fetcher.close()
     if not found:
-        fail(f"no feed found at {url} (no <link rel=alternate> and no well-known feed path)")
+        fail(
+            f"no feed found at {url} (not a feed or sitemap, no <link rel=alternate>, no "
+            "well-known feed path, and for a site root no Sitemap: line in robots.txt)"
+        )
     for feed_url in found:
         feed = _feed_config(
             url=feed_url,
