@@ -263,6 +263,9 @@ class WebSubSettings:
     lease, at most half of it)."""
     fallback_interval_s: IntervalS = 6 * HOUR
     """A feed with a live subscription is still polled, at least this far apart."""
+    scan_interval_s: LimitS = 60
+    """How often every feed is compared with its subscription (a hub found or changed by a
+    poll, a feed removed): how soon such a change reaches the hub."""
 
     def __post_init__(self) -> None:
         if self.callback_url:

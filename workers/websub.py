@@ -11,7 +11,8 @@ While it runs it renews ``keys.WEBSUB_ALIVE`` every 10 s (TTL 30 s): the poller 
 feed down to ``websub.fallback_interval_s`` only while its lease runs and someone listens.
 
 The subscriber loop, on the main thread, sends the subscription requests that are due
-(pipeline.polling.subscriber.run_round) at most every 5 s, sooner when one is due sooner.
+(pipeline.polling.subscriber.run_round) at most 5 s late, and compares every feed with its
+subscription every ``websub.scan_interval_s``.
 Several replicas may run: the state is in Redis, each request is sent under a lock.
 """
 
@@ -98,15 +99,20 @@ def run_subscriber(
     """Send the due subscription requests until ``stop`` is set; a failing round is logged.
 
     Rounds run when the next request is due, when ``wake`` is set, and at least every 5 s
-    (a feed whose poll state names a new hub, a call answered by another replica)."""
+    (a call answered by another replica); every ``websub.scan_interval_s`` one compares
+    every feed with its subscription (a hub a poll found, a feed removed)."""
 
     def post(url: str, fields: Mapping[str, str]) -> PostAnswer:
         return post_form(url, fields, settings=settings.fetch)
 
+    next_scan = 0.0
     while not stop.is_set():
         wait = _ROUND_MAX_S
+        scan = time.monotonic() >= next_scan
         try:
-            wait = run_round(client, settings, post=post, now=time.time())
+            wait = run_round(client, settings, post=post, now=time.time(), scan=scan)
+            if scan:
+                next_scan = time.monotonic() + settings.websub.scan_interval_s
         except RedisUnavailable as exc:
             log.warning("websub round skipped: %s", exc)
         except Exception:  # one bad round, not the service

@@ -105,20 +105,29 @@ def _write(pipe: Any, key: str, old: Subscription | None, verdict: Verdict) -> N
         pipe.delete(key)
         if old.state != "leaving":  # a record being left is no longer the feed's
             pipe.hdel(keys.WEBSUB_FEEDS, old.feed_url)
-            pipe.zrem(keys.WEBSUB_LIVE, old.feed_url)
+            _unindex(pipe, old.feed_url)
         return
     if new is None:
         return
     pipe.hset(key, mapping=new.to_fields())
     if old is None:
         pipe.hset(keys.WEBSUB_FEEDS, new.feed_url, new.id)
+    if new.state in ("requested", "active"):
+        pipe.zadd(keys.WEBSUB_DUE, {new.feed_url: new.next_at})
     if new.state == "active":
         pipe.zadd(keys.WEBSUB_LIVE, {new.feed_url: new.expires_at})
-    elif new.state in ("denied", "leaving") and (old is None or old.state != new.state):
-        pipe.zrem(keys.WEBSUB_LIVE, new.feed_url)
-    if new.state == "leaving" and (old is None or old.state != "leaving"):
+    entering = old is None or old.state != new.state
+    if new.state in ("denied", "leaving") and entering:
+        _unindex(pipe, new.feed_url)
+    if new.state == "leaving" and entering:
         pipe.hdel(keys.WEBSUB_FEEDS, new.feed_url)
         pipe.expire(key, LEAVING_TTL_S)
+
+
+def _unindex(pipe: Any, feed_url: str) -> None:
+    """The feed has no subscription in use any more: not live, nothing due."""
+    pipe.zrem(keys.WEBSUB_LIVE, feed_url)
+    pipe.zrem(keys.WEBSUB_DUE, feed_url)
 
 
 # ------------------------------------------------------------------ the hubs' calls
@@ -179,25 +188,43 @@ def take_push(
 # ------------------------------------------------------------------ requests to hubs
 
 
-def run_round(client: redis.Redis, settings: Settings, *, post: PostForm, now: float) -> float:
-    """Send every subscription request that is due; the seconds until the next one is.
+def run_round(
+    client: redis.Redis, settings: Settings, *, post: PostForm, now: float, scan: bool = True
+) -> float:
+    """Send the subscription requests that are due; the seconds until the next one is.
+
+    With ``scan`` every registered feed is compared with its subscription (a hub found or
+    changed, a feed removed or disabled, a new callback URL): run it every
+    ``websub.scan_interval_s``. Without, only the subscriptions due by ``now``
+    (``keys.WEBSUB_DUE``) are looked at, which is cheap enough for every few seconds.
 
     Raises:
         RedisUnavailable: Redis could not be reached.
     """
+    for feed_url in _feeds_to_scan(client, settings, now) if scan else _due(client, now):
+        _act(client, feed_url, settings, post=post, now=now)
+    with redis_errors("websub state unavailable"):
+        first: Any = client.zrange(keys.WEBSUB_DUE, 0, 0, withscores=True)
+    return first[0][1] - now if first else float("inf")
+
+
+def _feeds_to_scan(client: redis.Redis, settings: Settings, now: float) -> list[str]:
+    """The feeds whose subscription needs something now, by comparing them all."""
     feeds = {feed.url for feed in registered_feeds(client) if feed.enabled}
     declared = _declared(client, sorted(feeds))
     subs = _current_subscriptions(client)
     base = settings.websub.callback_url
-    acted = False
-    for feed_url in sorted(feeds | set(subs)):
-        if next_action(subs.get(feed_url), declared.get(feed_url), callback_base=base, now=now):
-            _act(client, feed_url, settings, post=post, now=now)
-            acted = True
-    if acted:
-        subs = _current_subscriptions(client)
-    waits = [s.next_at - now for s in subs.values() if s.state in ("requested", "active")]
-    return min(waits, default=float("inf"))
+    return [
+        url
+        for url in sorted(feeds | set(subs))
+        if next_action(subs.get(url), declared.get(url), callback_base=base, now=now)
+    ]
+
+
+def _due(client: redis.Redis, now: float) -> list[str]:
+    with redis_errors("websub state unavailable"):
+        raw: Any = client.zrangebyscore(keys.WEBSUB_DUE, "-inf", now, start=0, num=1000)
+    return [_text(url) for url in raw]
 
 
 def _act(
@@ -216,6 +243,9 @@ def _act(
         declared = _declared(client, [feed_url]).get(feed_url) if feed and feed.enabled else None
         base = settings.websub.callback_url
         action: Action = next_action(sub, declared, callback_base=base, now=now)
+        if not action and (sub is None or sub.state not in ("requested", "active")):
+            with redis_errors("websub state unavailable"):
+                client.zrem(keys.WEBSUB_DUE, feed_url)  # nothing of it is due
         if action == "subscribe":
             _subscribe(client, feed_url, sub, declared, settings, post=post, now=now)
         elif action == "unsubscribe" and sub is not None:

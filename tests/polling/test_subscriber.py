@@ -178,3 +178,34 @@ def test_content_for_a_feed_no_longer_registered_is_ignored(
     )
     assert (result.outcome, result.new) == ("pushed", 1)
     assert [e.url for e in sink] == ["https://news.example/a"]
+
+
+def test_due_subscriptions_are_renewed_without_scanning_every_feed(
+    redis_client: redis.Redis, websub_settings: Settings
+) -> None:
+    _declare(redis_client)
+    hub = Hub()
+    run_round(redis_client, websub_settings, post=hub, now=NOW)
+    sub = _current(redis_client)
+    query = {"hub.mode": "subscribe", "hub.topic": FEED, "hub.challenge": "c"}
+    query["hub.lease_seconds"] = "1000"
+    answer_hub(redis_client, sub.id, query, settings=websub_settings, now=NOW)
+    renew = NOW + 1000 - 500  # a day before the end, at most half of the lease
+    assert redis_client.zscore(keys.WEBSUB_DUE, FEED) == renew
+    assert run_round(redis_client, websub_settings, post=hub, now=NOW + 1, scan=False) == (
+        renew - NOW - 1
+    )
+    assert len(hub.forms) == 1
+    run_round(redis_client, websub_settings, post=hub, now=renew, scan=False)
+    assert [f["hub.mode"] for f in hub.forms] == ["subscribe", "subscribe"]
+    assert hub.forms[1]["hub.callback"] == hub.forms[0]["hub.callback"]
+    assert redis_client.zscore(keys.WEBSUB_DUE, FEED) == renew + 300  # sent; verified soon?
+
+
+def test_a_due_entry_of_no_subscription_is_dropped(
+    redis_client: redis.Redis, websub_settings: Settings
+) -> None:
+    redis_client.zadd(keys.WEBSUB_DUE, {FEED: NOW - 10})  # e.g. its record was deleted
+    hub = Hub()
+    assert run_round(redis_client, websub_settings, post=hub, now=NOW, scan=False) == float("inf")
+    assert hub.forms == [] and not redis_client.exists(keys.WEBSUB_DUE)

@@ -449,6 +449,7 @@ def test_websub_settings_defaults_and_errors() -> None:
     assert websub == WebSubSettings()
     assert (websub.callback_url, websub.bind, websub.lease_s) == ("", "127.0.0.1:8085", 864000)
     assert (websub.renew_before_s, websub.fallback_interval_s) == (86400, 21600)
+    assert websub.scan_interval_s == 60
     env = {
         "NEWSFLOW_CONFIG_DIR": str(ROOT / "config"),
         "NEWSFLOW_WEBSUB_CALLBACK_URL": "https://news.example.org/websub",

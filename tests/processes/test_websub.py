@@ -189,6 +189,7 @@ def websub_service(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callab
             tmp_path / "config",
             NEWSFLOW_WEBSUB_CALLBACK_URL=base,
             NEWSFLOW_WEBSUB_BIND=f"127.0.0.1:{port}",
+            NEWSFLOW_WEBSUB_SCAN_INTERVAL_S="1",  # a changed hub, a removed feed: seen in 1 s
             **extra,
         )
         log = tmp_path / "websub.log"
