@@ -2,40 +2,75 @@
 
 feedparser is given a file object, never a string or bytes: it opens a string as a URL or a
 local path, and bytes as a local path (``b"/dev/zero"`` would be read forever).
-JSON Feed, which feedparser 6 does not read, has a small parser here.
+JSON Feed, which feedparser 6 does not read, is read by :mod:`pipeline.polling.jsonfeed`.
+
+Links are resolved here, not by feedparser: it is given no base URL, so each link comes out
+as the document writes it (an ``xml:base`` in the document is still applied by feedparser),
+and :func:`~pipeline.polling.links.http_url` resolves it against the document's base: its
+``Content-Location``, else the URL it was fetched from after redirects. Given a base,
+feedparser would also resolve permalink guids (``<guid>12345</guid>`` would come out as
+``https://host/feeds/12345``), and a guid that is no URL could not be told from one. An
+entry's link is its ``feedburner:origLink``, else its first usable alternate link, else (and
+only then) a permalink guid or Atom id that is itself an absolute http(s) URL.
+
+Charset: a BOM or the XML declaration's encoding wins, as before. A charset given only in the
+HTTP ``Content-Type`` is used when the body is not valid UTF-8 (a valid UTF-8 body is UTF-8
+whatever the label, as Miniflux reads it). feedparser is not given the response's
+``Content-Type`` itself: it would apply RFC 3023 (``text/xml`` without a charset is
+US-ASCII) and flag every ``text/html`` feed as malformed.
+
+Dates: each of an entry's date strings is read by :func:`pipeline.polling.dates.parse_date`;
+feedparser's own reading is used only where ours gives nothing, and never for text that
+starts with a digit (its ISO 8601 reader fills a month it cannot read from today's date).
+``published_at`` is the first of published (RSS ``pubDate``, Atom ``published``, Atom 0.3
+``issued``), created (Atom 0.3 ``created``, ``dcterms:created``) and updated.
 
 Hostile documents end as a :class:`FeedError` or as skipped entries, never as another
-exception: numeric character references to no character (``&#xD800;``, ``&#x110000;``), which
-crash feedparser's fallback parser, are replaced before it sees them; lone surrogates (JSON
-``"\\ud800"``) are replaced in every text kept; dates out of range are no date; a link that does
-not parse (``http://[::1/a``, a bad port) is skipped like any unusable link.
+exception. Before feedparser sees the body, a few shapes it mishandles are rewritten:
+numeric character references to no character (``&#xD800;``, ``&#x110000;``), which crash
+its fallback parser, become U+FFFD; an empty ``<link/>``, which would hide a permalink guid,
+is dropped; and a ``<link>`` attribute with a scheme other than http(s) is dropped, so that
+in ``<link uri="at://…">https://…</link>`` the element's text is the link. Lone surrogates
+(JSON ``"\\ud800"``) are replaced in every text kept; dates out of range are no date; a link
+that does not parse (``http://[::1/a``, a bad port) is skipped like any unusable link.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import io
-import json
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from pipeline.article.sanitize import as_uri
 from pipeline.errors import FeedError
 from pipeline.models import FeedEntry
 from pipeline.polling.cadence import feed_period_s
+from pipeline.polling.dates import iso_utc, parse_date
+from pipeline.polling.jsonfeed import JsonFeed, read_json_feed
+from pipeline.polling.links import MAX_URL_LENGTH, document_base, encodable, http_url
 
-MAX_URL_LENGTH = 2048
+__all__ = ["MAX_URL_LENGTH", "ParsedFeed", "encodable", "http_url", "parse_feed"]
+
 _UTF8_BOM = b"\xef\xbb\xbf"
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
-_CHAR_REF_TEXT = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"\s*<\?xml[^>]*\sencoding\s*=")
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 _REPLACEMENT_REF = "&#xFFFD;"
+_EMPTY_LINK = re.compile(r"<link\s*/>|<link\s*>\s*</link\s*>")
+_LINK_TAG = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?link\s[^<>]*>")
+_NON_HTTP_ATTRIBUTE = re.compile(
+    r"""\s(?:href|uri|url)\s*=\s*(?:"\s*(?!https?:)[A-Za-z][\w+.-]*:[^"]*"|"""
+    r"""'\s*(?!https?:)[A-Za-z][\w+.-]*:[^']*')""",
+    re.IGNORECASE,
+)
+_DATE_FIELDS = {"published": ("published", "created", "updated"), "updated": ("updated",)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,23 +113,42 @@ def parse_feed(
         raise TypeError("parse_feed takes bytes, never a path or URL string")
     if not body.strip():
         raise FeedError("empty feed document", url=feed_url)
+    headers = headers or {}
+    base = document_base(base_url or feed_url, headers.get("content-location", ""))
+    charset = declared_charset(headers.get("content-type", ""))
     if body.removeprefix(_UTF8_BOM).lstrip()[:1] == b"{":
-        return _parse_json_feed(body, feed_url, max_entries)
-    return _parse_xml_feed(body, feed_url, max_entries)
+        doc = read_json_feed(body, feed_url, base=base, charset=charset)
+        return _from_json_feed(doc, max_entries)
+    return _parse_xml_feed(body, feed_url, base=base, charset=charset, max_entries=max_entries)
 
 
-def _parse_xml_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
+def declared_charset(content_type: str) -> str:
+    """The codec name of a ``Content-Type``'s charset, or "" if it names none Python knows."""
+    match = _CHARSET.search(content_type)
+    if match is None:
+        return ""
     try:
-        parsed = feedparser.parse(io.BytesIO(_safe_char_refs(body)))
-    except Exception as exc:  # a hostile document must not crash the poller
-        raise FeedError(
-            f"not a feed: parser failed: {type(exc).__name__}: {exc}", url=feed_url
-        ) from exc
+        return codecs.lookup(match.group(1)).name
+    except LookupError:
+        return ""
+
+
+def _from_json_feed(doc: JsonFeed, max_entries: int) -> ParsedFeed:
+    parsed = _collect(doc.title, list(doc.entries), max_entries, "")
+    return dataclasses.replace(
+        parsed, skipped=parsed.skipped + doc.not_objects, hubs=doc.hubs, self_url=doc.self_url
+    )
+
+
+def _parse_xml_feed(
+    body: bytes, feed_url: str, *, base: str, charset: str, max_entries: int
+) -> ParsedFeed:
+    parsed = _run_feedparser(body, feed_url, charset)
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         problem = parsed.get("bozo_exception") or "no RSS/Atom structure found"
         raise FeedError(f"not a feed: {problem}", url=feed_url)
-    raw = [_entry_from_feedparser(e, feed_url) for e in parsed.entries]
+    raw = [_entry_from_feedparser(e, feed_url, base) for e in parsed.entries]
     warning = f"malformed feed: {parsed.get('bozo_exception')}" if parsed.get("bozo") else ""
     feed = parsed.feed
     collected = _collect(str(feed.get("title", "")), raw, max_entries, warning)
@@ -103,25 +157,59 @@ def _parse_xml_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
         str(feed.get("sy_updateperiod", "")),
         str(feed.get("sy_updatefrequency", "")),
     )
-    return dataclasses.replace(collected, period_s=period_s)
+    hubs = _feed_links(feed, "hub", base)
+    self_url = next(iter(_feed_links(feed, "self", base)), "")
+    return dataclasses.replace(collected, period_s=period_s, hubs=hubs, self_url=self_url)
 
 
-def _safe_char_refs(body: bytes) -> bytes:
-    """The body with numeric character references to no character replaced by U+FFFD.
+def _run_feedparser(body: bytes, feed_url: str, charset: str) -> Any:
+    """feedparser's reading of the repaired body, told the HTTP charset when it is needed."""
+    use_charset = bool(charset) and not _states_encoding(body) and not _is_utf8(body)
+    headers = {"content-type": f"application/xml; charset={charset}"} if use_charset else None
+    try:
+        return feedparser.parse(io.BytesIO(_repaired_markup(body)), response_headers=headers)
+    except Exception as exc:  # a hostile document must not crash the poller
+        raise FeedError(
+            f"not a feed: parser failed: {type(exc).__name__}: {exc}", url=feed_url
+        ) from exc
 
-    feedparser's fallback (loose) parser calls ``chr(n).encode()`` on every ``&#n;`` and raises
-    on surrogates, on ``n > 0x10FFFF`` and on numbers past a C int. UTF-16 and UTF-32 bodies
-    are decoded, fixed and encoded back; any other encoding keeps ASCII's ``&#...;`` bytes.
+
+def _states_encoding(body: bytes) -> bool:
+    """True if the body says its own encoding: a BOM, or an XML declaration's ``encoding``."""
+    if body.startswith(_UTF8_BOM) or _wide_codec(body) is not None:
+        return True
+    return _XML_ENCODING.match(body[:1024]) is not None
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _repaired_markup(body: bytes) -> bytes:
+    """The body with the shapes feedparser mishandles rewritten (see the module docstring).
+
+    UTF-16 and UTF-32 bodies are decoded, fixed and encoded back; any other encoding is read
+    as Latin-1, which maps every byte to itself, so the ASCII markup of any ASCII-compatible
+    encoding is seen and every other byte is kept as it was.
     """
-    codec = _wide_codec(body)
-    if codec is None:
-        return _CHAR_REF.sub(_replace_bad_ref_bytes, body) if b"&#" in body else body
+    codec = _wide_codec(body) or "latin-1"
     try:
         text = body.decode(codec)
     except UnicodeDecodeError:
         return body  # feedparser falls back or fails: parse_feed turns a crash into FeedError
-    fixed = _CHAR_REF_TEXT.sub(_replace_bad_ref, text)
+    fixed = _repair(text)
     return body if fixed == text else fixed.encode(codec, "surrogatepass")
+
+
+def _repair(text: str) -> str:
+    if "&#" in text:
+        text = _CHAR_REF.sub(_replace_bad_ref, text)
+    text = _EMPTY_LINK.sub("", text)
+    return _LINK_TAG.sub(lambda tag: _NON_HTTP_ATTRIBUTE.sub("", tag.group(0)), text)
 
 
 def _wide_codec(body: bytes) -> str | None:
@@ -142,120 +230,103 @@ def _wide_codec(body: bytes) -> str | None:
     return None
 
 
-def _replace_bad_ref_bytes(match: re.Match[bytes]) -> bytes:
-    hex_digits, decimal = match.group(1), match.group(2)
-    text = (hex_digits or decimal).decode("ascii")
-    return (
-        _REPLACEMENT_REF.encode()
-        if _no_character(text, hexadecimal=bool(hex_digits))
-        else match.group(0)
-    )
-
-
 def _replace_bad_ref(match: re.Match[str]) -> str:
+    """U+FFFD for a reference that names no encodable character (feedparser's fallback
+    parser calls ``chr(n).encode()`` on every ``&#n;`` and raises on surrogates, on
+    ``n > 0x10FFFF`` and on numbers past a C int); any other reference as it was."""
     hex_digits, decimal = match.group(1), match.group(2)
-    return (
-        _REPLACEMENT_REF
-        if _no_character(hex_digits or decimal, hexadecimal=bool(hex_digits))
-        else match.group(0)
-    )
-
-
-def _no_character(digits: str, *, hexadecimal: bool) -> bool:
-    """True if the reference names no encodable character (surrogate or past U+10FFFF)."""
+    digits = hex_digits or decimal
     if len(digits.lstrip("0")) > 8:
-        return True
-    code = int(digits, 16 if hexadecimal else 10)
-    return code > 0x10FFFF or 0xD800 <= code <= 0xDFFF
+        return _REPLACEMENT_REF
+    code = int(digits, 16 if hex_digits else 10)
+    return _REPLACEMENT_REF if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF else match.group(0)
 
 
-def _entry_from_feedparser(entry: Any, feed_url: str) -> FeedEntry | None:
-    link = http_url(entry.get("link") or _alternate_link(entry), feed_url)
+def _entry_from_feedparser(entry: Any, feed_url: str, base: str) -> FeedEntry | None:
+    link = _entry_link(entry, base)
     if link is None:
         return None
-    authors = tuple(a.get("name", "") for a in entry.get("authors", []) if a.get("name"))
-    if not authors and entry.get("author"):
-        authors = (str(entry["author"]),)
     return FeedEntry(
         url=link,
         feed_url=feed_url,
         title=str(entry.get("title", "")).strip(),
-        published_at=_struct_time_iso(_entry_time(entry)),
-        updated_at=_struct_time_iso(_modified_time(entry)),
-        authors=authors,
+        published_at=_entry_time(entry, "published"),
+        updated_at=_entry_time(entry, "updated"),
+        authors=_authors(entry),
         summary=str(entry.get("summary", "")).strip(),
         guid=str(entry.get("id") or "").strip()[:MAX_URL_LENGTH],
     )
 
 
-def _entry_time(entry: Any) -> time.struct_time | None:
-    # dict.get: feedparser's own get() warns (DeprecationWarning) when it falls back from
-    # updated_parsed to published_parsed, which happens for every unparseable pubDate.
-    value = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
-    return value if isinstance(value, time.struct_time) else None
+def _entry_link(entry: Any, base: str) -> str | None:
+    """``feedburner:origLink``, else the first usable alternate link, else a permalink guid
+    (RSS ``isPermaLink`` true or absent, Atom ``id``) that is an absolute http(s) URL."""
+    for candidate in (_text(entry.get("feedburner_origlink")), *_alternate_hrefs(entry)):
+        link = http_url(candidate, base)
+        if link is not None:
+            return link
+    if dict.get(entry, "guidislink"):
+        return http_url(_text(entry.get("id")))  # no base: a relative or non-URL guid is refused
+    return None
 
 
-def _modified_time(entry: Any) -> time.struct_time | None:
-    value = dict.get(entry, "updated_parsed")
-    return value if isinstance(value, time.struct_time) else None
+def _alternate_hrefs(entry: Any) -> list[str]:
+    """The hrefs of the entry's alternate links, its main one first.
+
+    Not feedparser's ``entry.link`` on its own: when the entry has no link, feedparser sets it
+    from a permalink guid, ``12345`` included.
+    """
+    hrefs = [
+        _text(link.get("href"))
+        for link in entry.get("links", [])
+        if link.get("rel", "alternate") == "alternate" and link.get("href")
+    ]
+    main = _text(entry.get("link"))
+    return [main, *hrefs] if main in hrefs else hrefs
 
 
-def _alternate_link(entry: Any) -> str:
-    for link in entry.get("links", []):
-        if link.get("rel", "alternate") == "alternate" and link.get("href"):
-            return str(link["href"])
-    return ""
+def _entry_time(entry: Any, kind: str) -> str | None:
+    """The entry's ``published`` or ``updated`` time (see the module docstring for which)."""
+    for field in _DATE_FIELDS[kind]:
+        # dict.get: feedparser's own get() warns (DeprecationWarning) when it falls back
+        # from updated to published, which would hide which field the date came from.
+        text = _text(dict.get(entry, field))
+        moment = parse_date(text) or _feedparser_moment(text, dict.get(entry, f"{field}_parsed"))
+        if moment is not None:
+            return iso_utc(moment)
+    return None
 
 
-def _parse_json_feed(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise FeedError(f"invalid JSON feed: {exc}", url=feed_url) from exc
-    if not isinstance(doc, dict) or "jsonfeed.org" not in str(doc.get("version", "")):
-        raise FeedError("JSON document is not a JSON Feed", url=feed_url)
-    items: list[Any] = doc["items"] if isinstance(doc.get("items"), list) else []
-    raw = [_entry_from_json(item, feed_url) for item in items if isinstance(item, dict)]
-    skipped_shapes = len(items) - len(raw)
-    parsed = _collect(str(doc.get("title", "")), raw, max_entries, "")
-    return ParsedFeed(
-        title=parsed.title,
-        entries=parsed.entries,
-        skipped=parsed.skipped + skipped_shapes,
-        warning=parsed.warning,
-    )
+def _feedparser_moment(text: str, parsed: Any) -> datetime | None:
+    """feedparser's reading of a date ours could not read (Greek, Korean month names...).
 
-
-def _entry_from_json(item: dict[str, Any], feed_url: str) -> FeedEntry | None:
-    link = http_url(_text(item.get("url")) or _text(item.get("external_url")), feed_url)
-    if link is None:
+    Not for text that starts with a digit: feedparser's ISO 8601 reader then matches what
+    it can (``2016`` of ``2016/6/29``, or a bare year) and takes the month it could not read
+    from today's date, so ``2016/6/29`` read in December was 2016-12-01.
+    """
+    if text[:1].isdigit() or not isinstance(parsed, time.struct_time):
         return None
-    return FeedEntry(
-        url=link,
-        feed_url=feed_url,
-        title=_text(item.get("title")).strip(),
-        published_at=_iso_or_none(item.get("date_published") or item.get("date_modified")),
-        updated_at=_iso_or_none(item.get("date_modified")),
-        authors=_json_authors(item),
-        summary=_text(item.get("summary")).strip(),
-        guid=_json_id(item.get("id")),
+    try:
+        return datetime(*parsed[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _authors(entry: Any) -> tuple[str, ...]:
+    authors = tuple(a.get("name", "") for a in entry.get("authors", []) if a.get("name"))
+    if not authors and entry.get("author"):
+        authors = (str(entry["author"]),)
+    return authors
+
+
+def _feed_links(feed: Any, rel: str, base: str) -> tuple[str, ...]:
+    """The usable http(s) hrefs of the feed's ``<link rel=...>`` (Atom or RSS), once each."""
+    found = (
+        http_url(_text(link.get("href")), base)
+        for link in feed.get("links", [])
+        if link.get("rel") == rel
     )
-
-
-def _json_id(value: Any) -> str:
-    """A JSON Feed item's ``id`` (a string by the spec; numbers are seen in the wild)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return ""
-    return str(value).strip()[:MAX_URL_LENGTH]
-
-
-def _json_authors(item: dict[str, Any]) -> tuple[str, ...]:
-    """``authors`` (JSON Feed 1.1) or ``author`` (1.0); anything not shaped right is ignored."""
-    raw = item.get("authors") or item.get("author")
-    candidates = raw if isinstance(raw, list) else [raw]
-    return tuple(
-        _text(a.get("name")) for a in candidates if isinstance(a, dict) and _text(a.get("name"))
-    )
+    return tuple(dict.fromkeys(url for url in found if url))
 
 
 def _text(value: Any) -> str:
@@ -276,15 +347,6 @@ def _collect(title: str, raw: list[FeedEntry | None], max_entries: int, warning:
     )
 
 
-def encodable(text: str) -> str:
-    """``text`` with lone surrogates (which UTF-8 cannot encode) replaced by U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
-
-
 def _encodable_entry(entry: FeedEntry) -> FeedEntry:
     """The entry with every text UTF-8 can encode (hashed into keys, sent as JSON)."""
     texts = (entry.title, entry.summary, entry.guid, *entry.authors)
@@ -297,46 +359,3 @@ def _encodable_entry(entry: FeedEntry) -> FeedEntry:
         guid=encodable(entry.guid),
         authors=tuple(encodable(a) for a in entry.authors),
     )
-
-
-def http_url(link: str, base: str = "") -> str | None:
-    """``link`` made absolute against ``base`` if it is a usable http(s) URL, else None.
-
-    Usable: at most ``MAX_URL_LENGTH`` characters, http or https, a host, a valid port, and
-    nothing that ``urllib.parse`` refuses (``http://[::1/a``) or UTF-8 cannot encode.
-    """
-    link = link.strip()
-    if not link or len(link) > MAX_URL_LENGTH or encodable(link) is not link:
-        return None
-    if not base and link[:8].lower().partition(":")[0] not in ("http", "https"):
-        return None  # cheap refusal of what cannot be an absolute http(s) URL
-    try:
-        absolute = urljoin(base, link) if base else link
-        parts = urlsplit(absolute)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return as_uri(absolute) or None  # an IRI (space, é, non-ASCII host) as the URI it means
-
-
-def _struct_time_iso(value: time.struct_time | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return datetime(*value[:6], tzinfo=UTC).isoformat()
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _iso_or_none(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC).isoformat()
-    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        return None

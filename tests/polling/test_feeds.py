@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.errors import FeedError
 from pipeline.local.site import LocalSite, sample_site_dir
-from pipeline.polling.feeds import MAX_URL_LENGTH, ParsedFeed, parse_feed
+from pipeline.polling.feeds import MAX_URL_LENGTH, ParsedFeed, http_url, parse_feed
 
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 BASE = "http://example.test"
@@ -462,14 +462,27 @@ def test_invalid_json_is_a_feed_error() -> None:
     "body",
     [
         fixture("json_not_a_feed.json"),
-        b'{"version": 1, "items": []}',
-        b'{"version": "https://example.test/not-jsonfeed", "items": []}',
+        b'{"version": "1.1"}',
+        b'{"version": "1.1", "items": {"a": 1}}',
+        b'{"title": "an API answer", "data": [{"url": "http://example.test/a"}]}',
         b"{}",
     ],
 )
 def test_json_that_is_not_a_json_feed_is_a_feed_error(body: bytes) -> None:
+    """No ``items`` list and no jsonfeed.org version: not a feed (#17 point 9)."""
     with pytest.raises(FeedError, match="not a JSON Feed"):
         parse_feed(body, FEED_URL)
+
+
+@pytest.mark.parametrize(
+    "version",
+    ['"https://jsonfeed.org/version/1"', '"1.1"', '"1"', "1", '"https://example.test/x"', None],
+)
+def test_json_feed_is_read_whatever_its_version_says(version: str | None) -> None:
+    """An object with an ``items`` list is read, as gofeed and Miniflux read it (#17 point 9)."""
+    stated = f'"version": {version}, ' if version is not None else ""
+    body = f'{{{stated}"items": [{{"id": "1", "url": "/articles/a.html"}}]}}'.encode()
+    assert urls(parse_feed(body, FEED_URL)) == [f"{BASE}/articles/a.html"]
 
 
 def test_deeply_nested_json_is_a_feed_error() -> None:
@@ -519,3 +532,343 @@ def test_entry_links_are_published_as_uris() -> None:
         "https://news.example/a%20b%22c/%C3%A9t%C3%A9?q=1%20x",
         "https://xn--bcher-kva.example/x",
     ]
+
+
+# --- #17: peers' feed documents -----------------------------------------------------------
+
+PEERS = FEEDS / "peers"
+
+
+def peer(name: str) -> bytes:
+    """A fixture of tests/fixtures/feeds/peers with {{BASE}} filled in."""
+    return (PEERS / name).read_bytes().replace(b"{{BASE}}", BASE.encode())
+
+
+def test_a_guid_that_is_no_url_never_becomes_a_link() -> None:
+    """#17 point 3: only an absolute http(s) permalink guid stands in for a missing link."""
+    parsed = parse_feed(peer("guid_not_a_url.xml"), f"{BASE}/feeds/main.xml")
+
+    assert urls(parsed) == [
+        f"{BASE}/stories/permalink.html",
+        f"{BASE}/stories/explicit.html",
+        f"{BASE}/stories/linked.html",
+    ]
+    assert parsed.skipped == 3  # 12345, stories/relative.html, isPermaLink="false"
+    assert parsed.entries[2].guid == "777"  # the guid kept as written, for the seen-set
+
+
+def test_an_atom_id_that_is_no_url_never_becomes_a_link() -> None:
+    parsed = parse_feed(peer("atom_id_not_a_url.atom"), f"{BASE}/feeds/ids.atom")
+
+    assert urls(parsed) == [f"{BASE}/stories/atom-id.html", f"{BASE}/stories/atom-linked.html"]
+    assert parsed.skipped == 2  # "Correct Value", a tag: URI
+    assert parsed.entries[1].guid == "Another Value"
+
+
+def test_guids_are_kept_as_written_whatever_the_base() -> None:
+    """The guid is the seen-set key: moving the feed must not change it."""
+    body = rss(f"<item><link>{BASE}/a.html</link><guid>12345</guid></item>")
+    first = parse_feed(body, FEED_URL)
+    moved = parse_feed(body, FEED_URL, base_url="https://elsewhere.test/x/feed.xml")
+    assert first.entries[0].guid == moved.entries[0].guid == "12345"
+
+
+def test_relative_links_resolve_against_the_base_url_not_the_feed_url() -> None:
+    """#17 point 4: ``base_url`` is where the document was fetched from after redirects."""
+    parsed = parse_feed(
+        peer("moved_relative_links.xml"),
+        f"{BASE}/old/feed.xml",
+        base_url=f"{BASE}/new/place/feed.xml",
+    )
+
+    assert urls(parsed) == [
+        f"{BASE}/new/place/story.html",
+        f"{BASE}/root-story.html",
+        f"{BASE}/elsewhere/based.html",  # xml:base still wins
+    ]
+    assert {e.feed_url for e in parsed.entries} == {f"{BASE}/old/feed.xml"}
+
+
+def test_a_relative_xml_base_resolves_against_the_base_url() -> None:
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/blog/"><title>t</title>'
+        b'<entry><title>a</title><link href="a.html"/></entry>'
+        b'<entry xml:base="https://cdn.example.test/x/"><title>b</title><link href="b.html"/>'
+        b"</entry></feed>"
+    )
+    parsed = parse_feed(body, FEED_URL, base_url="https://moved.example.test/feeds/f.atom")
+    assert urls(parsed) == [
+        "https://moved.example.test/blog/a.html",
+        "https://cdn.example.test/x/b.html",
+    ]
+
+
+def test_json_feed_links_resolve_against_the_base_url() -> None:
+    body = b'{"version": "1.1", "items": [{"id": "1", "url": "story.html"}]}'
+    parsed = parse_feed(body, FEED_URL, base_url=f"{BASE}/new/feed.json")
+    assert urls(parsed) == [f"{BASE}/new/story.html"]
+
+
+def test_content_location_is_the_base_resolved_against_the_base_url() -> None:
+    """#17 point 12: a relative Content-Location resolves against the URL after redirects."""
+    parsed = parse_feed(
+        peer("content_location.xml"),
+        FEED_URL,
+        headers={"content-location": "../archive/feed.xml"},
+        base_url=f"{BASE}/cl/served/feed.xml",
+    )
+    assert urls(parsed) == [f"{BASE}/cl/archive/located.html"]
+
+
+@pytest.mark.parametrize("location", ["javascript:alert(1)", "ftp://example.test/f.xml", "  "])
+def test_an_unusable_content_location_is_ignored(location: str) -> None:
+    parsed = parse_feed(
+        peer("content_location.xml"),
+        FEED_URL,
+        headers={"content-location": location},
+        base_url=f"{BASE}/cl/served/feed.xml",
+    )
+    assert urls(parsed) == [f"{BASE}/cl/served/located.html"]
+
+
+def test_rss_dates_in_zone_names_odd_layouts_and_created() -> None:
+    """#17 point 10, through feedparser: our parser reads its raw strings."""
+    parsed = parse_feed(peer("dates.xml"), FEED_URL)
+    assert [e.published_at for e in parsed.entries] == [
+        "2016-06-29T22:07:41+00:00",  # America/Los_Angeles is PDT in June, not UTC
+        "2016-06-29T15:07:41+00:00",  # 2016/6/29, not the 1st of this month
+        "2016-06-29T08:07:41+00:00",  # GMT+7
+        "2016-06-29T13:07:41+00:00",  # dcterms:created when nothing better is given
+    ]
+
+
+def test_atom_0_3_created_is_used_when_nothing_better_is_given() -> None:
+    (entry,) = parse_feed(peer("dates_atom03.xml"), FEED_URL).entries
+    assert (entry.published_at, entry.updated_at) == ("2016-06-29T19:07:41+00:00", None)
+
+
+def test_published_beats_created_which_beats_updated() -> None:
+    def atom03(dates: str) -> str | None:
+        body = (
+            '<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>t</title><entry>'
+            f'<link rel="alternate" type="text/html" href="{BASE}/a"/>{dates}</entry></feed>'
+        ).encode()
+        return parse_feed(body, FEED_URL).entries[0].published_at
+
+    issued = "<issued>2026-01-01T00:00:00Z</issued>"
+    created = "<created>2026-01-02T00:00:00Z</created>"
+    modified = "<modified>2026-01-03T00:00:00Z</modified>"
+    assert atom03(issued + created + modified) == "2026-01-01T00:00:00+00:00"
+    assert atom03(created + modified) == "2026-01-02T00:00:00+00:00"
+    assert atom03(modified) == "2026-01-03T00:00:00+00:00"
+
+
+def test_feedparser_reads_dates_ours_cannot_but_not_ones_starting_with_digits() -> None:
+    """Its Greek reader helps; its ISO 8601 reader fills a month it cannot read from today."""
+    parsed = parse_feed(
+        rss(
+            f"<item><link>{BASE}/greek</link>"
+            "<pubDate>Κυρ, 11 Ιούλ 2004 12:00:00 EST</pubDate></item>"
+            f"<item><link>{BASE}/hungarian</link>"
+            "<pubDate>2004-július-13T9:15-05:00</pubDate></item>"
+            f"<item><link>{BASE}/year</link><pubDate>2004</pubDate></item>"
+        ),
+        FEED_URL,
+    )
+    assert [e.published_at for e in parsed.entries] == ["2004-07-11T17:00:00+00:00", None, None]
+
+
+def test_times_are_kept_in_whole_seconds() -> None:
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry><link href="/a"/>'
+        b"<updated>2026-11-16T12:30:00.987654+02:00</updated></entry></feed>"
+    )
+    (entry,) = parse_feed(body, FEED_URL).entries
+    assert (entry.published_at, entry.updated_at) == ("2026-11-16T10:30:00+00:00",) * 2
+
+
+def test_json_feed_dates_lower_case_z_and_rfc_822() -> None:
+    """#17 point 10: JSON Feed dates go through the same parser."""
+    parsed = parse_feed(peer("dates.json"), FEED_URL)
+    assert [(e.published_at, e.updated_at) for e in parsed.entries] == [
+        ("2016-06-29T15:07:41+00:00", None),
+        ("2016-06-29T13:07:41+00:00", "2016-06-30T09:00:00+00:00"),
+    ]
+
+
+CYRILLIC_PATH = "/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8/%D1%81%D0%BD%D0%B5%D0%B3.html"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/rss+xml; charset=windows-1251",
+        "text/xml; charset=CP1251",
+        "text/html;charset=cp1251",
+    ],
+)
+def test_a_charset_given_only_in_the_content_type_is_used(content_type: str) -> None:
+    """#17 point 11: no XML declaration encoding, the HTTP charset is the document's."""
+    parsed = parse_feed(peer("windows1251.xml"), FEED_URL, headers={"content-type": content_type})
+
+    assert (parsed.title, parsed.warning) == ("Новости Москвы", "")
+    (entry,) = parsed.entries
+    assert (entry.title, entry.url) == ("Снег в апреле", BASE + CYRILLIC_PATH)
+
+
+def test_shift_jis_given_only_in_the_content_type() -> None:
+    parsed = parse_feed(
+        peer("shift_jis.xml"), FEED_URL, headers={"content-type": "text/xml; charset=Shift_JIS"}
+    )
+    assert (parsed.title, parsed.warning) == ("東京ニュース", "")
+    assert [(e.title, e.url) for e in parsed.entries] == [
+        ("桜が満開", f"{BASE}/%E3%83%8B%E3%83%A5%E3%83%BC%E3%82%B9/%E6%A1%9C.html")
+    ]
+
+
+def test_the_documents_own_declaration_beats_the_http_charset() -> None:
+    """A server default (ISO-8859-1) must not garble a document that says what it is."""
+    text = peer("windows1251.xml").decode("cp1251")
+    declared = text.replace(
+        '<?xml version="1.0"?>', '<?xml version="1.0" encoding="windows-1251"?>'
+    )
+    parsed = parse_feed(
+        declared.encode("cp1251"),
+        FEED_URL,
+        headers={"content-type": "text/xml; charset=ISO-8859-1"},
+    )
+    assert parsed.title == "Новости Москвы"
+
+
+def test_a_utf8_body_stays_utf8_whatever_the_http_charset_says() -> None:
+    body = rss(f"<item><title>Zürich</title><link>{BASE}/z</link></item>").replace(
+        b' encoding="utf-8"', b""
+    )
+    parsed = parse_feed(body, FEED_URL, headers={"content-type": "text/xml; charset=iso-8859-1"})
+    assert (parsed.entries[0].title, parsed.warning) == ("Zürich", "")
+
+
+@pytest.mark.parametrize("content_type", ["text/xml", "text/html", "application/octet-stream"])
+def test_content_types_without_a_charset_change_nothing(content_type: str) -> None:
+    """feedparser never sees the real Content-Type: RFC 3023 would make text/xml US-ASCII."""
+    body = rss(f"<item><title>Zürich</title><link>{BASE}/z</link></item>")
+    parsed = parse_feed(body, FEED_URL, headers={"content-type": content_type})
+    assert (parsed.entries[0].title, parsed.warning) == ("Zürich", "")
+
+
+@pytest.mark.parametrize("charset", ["no-such-charset", "rot13", "base64"])
+def test_a_charset_python_cannot_decode_text_with_is_harmless(charset: str) -> None:
+    headers = {"content-type": f"application/rss+xml; charset={charset}"}
+    parsed = parse_feed(peer("windows1251.xml"), FEED_URL, headers=headers)
+    assert len(parsed.entries) == 1  # read as before: windows-1252 guessed, garbled
+
+
+def test_json_feed_honours_a_declared_charset_when_the_body_is_not_utf8() -> None:
+    headers = {"content-type": "application/json; charset=windows-1251"}
+    parsed = parse_feed(peer("windows1251.json"), FEED_URL, headers=headers)
+    assert [(e.title, e.url) for e in parsed.entries] == [
+        ("Снег в апреле", f"{BASE}/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8/json.html")
+    ]
+
+
+def test_json_feed_in_utf8_ignores_a_wrong_charset() -> None:
+    headers = {"content-type": "application/json; charset=windows-1251"}
+    parsed = parse_feed(sample_feed("science.json"), FEED_URL, headers=headers)
+    assert parsed.entries[1].authors == ("Priya Natarajan", "Tomás Ibáñez")
+
+
+def test_json_feed_not_utf8_without_a_charset_is_a_feed_error() -> None:
+    with pytest.raises(FeedError, match="invalid JSON"):
+        parse_feed(peer("windows1251.json"), FEED_URL)
+
+
+def test_link_quirks_of_real_feeds() -> None:
+    """#17 point 12: at:// uri with an http text, empty <link/>, feedburner, one slash."""
+    parsed = parse_feed(peer("link_quirks.xml"), FEED_URL)
+
+    assert urls(parsed) == [
+        f"{BASE}/quirks/bsky.html",
+        f"{BASE}/quirks/guid-permalink.html",
+        f"{BASE}/quirks/original.html",
+    ]
+    assert parsed.skipped == 2  # the non-permalink guid; http:/example.test/... refused
+
+
+def test_an_unusable_orig_link_falls_back_to_the_link() -> None:
+    body = rss(
+        f"<item><link>{BASE}/via-feedburner</link>"
+        '<feedburner:origLink xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0">'
+        "javascript:alert(1)</feedburner:origLink></item>"
+    )
+    assert urls(parse_feed(body, FEED_URL)) == [f"{BASE}/via-feedburner"]
+
+
+@pytest.mark.parametrize(
+    ("link", "base", "expected"),
+    [
+        ("https:/example.org/x", "https://host.test/feed.xml", None),  # one slash: no host
+        ("http:/example.org/x", "http://host.test/feed.xml", None),
+        ("https:example.org/x", "https://host.test/feed.xml", None),  # no slash at all
+        ("//cdn.example.test/x", "https://host.test/feed.xml", "https://cdn.example.test/x"),
+        ("HTTPS://Example.test/x", "http://host.test/", "https://example.test/x"),
+        ("x.html", "https://host.test/a/feed.xml", "https://host.test/a/x.html"),
+        ("x.html", "", None),
+    ],
+)
+def test_http_url_resolves_only_links_without_a_scheme(
+    link: str, base: str, expected: str | None
+) -> None:
+    """RFC 3986 strict: a link with a scheme is never joined to the base (as in Go's net/url,
+    which gofeed and Miniflux use), so ``https:/x`` is not ``https://<base host>/x``."""
+    assert http_url(link, base) == expected
+
+
+def test_an_at_uri_on_an_atom_link_with_nothing_else_skips_the_entry() -> None:
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        b'<entry><title>a</title><link href="at://did:plc:x/post/1"/></entry>'
+        b'<entry><title>b</title><link href="/b.html"/></entry></feed>'
+    )
+    parsed = parse_feed(body, FEED_URL)
+    assert (urls(parsed), parsed.skipped) == ([f"{BASE}/b.html"], 1)
+
+
+def test_link_repairs_in_utf16() -> None:
+    body = peer("link_quirks.xml").decode().replace('encoding="utf-8"', 'encoding="utf-16"')
+    parsed = parse_feed(body.encode("utf-16"), FEED_URL)
+    assert urls(parsed)[:2] == [f"{BASE}/quirks/bsky.html", f"{BASE}/quirks/guid-permalink.html"]
+
+
+# --- WebSub hubs and self ------------------------------------------------------------------
+
+
+def test_rss_hubs_and_self() -> None:
+    parsed = parse_feed(peer("websub.xml"), FEED_URL)
+    assert parsed.hubs == (f"{BASE}/hub/one", "https://hub.example.test/")  # not javascript:
+    assert parsed.self_url == f"{BASE}/feeds/websub.xml"
+
+
+def test_atom_hubs_and_self_resolve_against_the_base() -> None:
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        b'<link rel="hub" href="/hub"/><link rel="hub" href="/hub"/>'
+        b'<link rel="hub" href="https://pubsubhubbub.example.test/"/>'
+        b'<link rel="self" href="feed.atom"/><link rel="alternate" href="/"/>'
+        b'<entry><link href="/a"/></entry></feed>'
+    )
+    parsed = parse_feed(body, FEED_URL, base_url=f"{BASE}/moved/feed.atom")
+    assert parsed.hubs == (f"{BASE}/hub", "https://pubsubhubbub.example.test/")
+    assert parsed.self_url == f"{BASE}/moved/feed.atom"
+
+
+def test_json_feed_hubs_and_feed_url() -> None:
+    parsed = parse_feed(peer("websub.json"), FEED_URL)
+    # WebSub hubs only (not rssCloud), http(s) only, objects with a url only
+    assert parsed.hubs == (f"{BASE}/hub/one", "https://hub.example.test/untyped")
+    assert parsed.self_url == f"{BASE}/feeds/websub.json"
+
+
+def test_a_feed_without_hubs() -> None:
+    assert (parse_feed(rss(""), FEED_URL).hubs, parse_feed(rss(""), FEED_URL).self_url) == ((), "")
+    sample = parse_feed(sample_feed("world.xml"), FEED_URL)
+    assert (sample.hubs, sample.self_url) == ((), f"{BASE}/feeds/world.xml")
