@@ -17,8 +17,13 @@ from workers.cli.kit import load_settings
 bench_app = typer.Typer(
     help="Benchmarks that print figures (no timed tests).", no_args_is_help=True
 )
-DEFAULT_CORPUS = Path(__file__).resolve().parent / "data" / "article-extraction-benchmark"
-"""The article-extraction benchmark, vendored in the checkout (bench/data; MIT, see its LICENSE)."""
+DATA = Path(__file__).resolve().parent / "data"
+"""The corpora vendored in the checkout (development data: not in the wheel or the image)."""
+DEFAULT_CORPUS = DATA / "article-extraction-benchmark"
+"""The article-extraction benchmark (bench/data; MIT, see its LICENSE)."""
+EXTRACT_CORPORA = (DEFAULT_CORPUS, DATA / "trafilatura-eval")
+"""What ``bench extract`` scores by default: the benchmark and trafilatura's evaluation set
+(bench/data; Apache-2.0, see its LICENSE and NOTICE)."""
 
 
 def _scored_corpus(folder: Path) -> Path:
@@ -39,6 +44,28 @@ def _pages_corpus(folder: Path) -> Path:
         raise typer.BadParameter(
             f"{folder} has no usable benchmark pages (html/*.html.gz); pass --corpus DIR"
         )
+    return folder
+
+
+def _extract_corpora(folders: list[Path] | None) -> list[Path]:
+    """The corpus options of the extraction bench: folders, or names of vendored corpora."""
+    from bench.corpus import corpus_kind
+
+    chosen = [_vendored(folder) for folder in folders or EXTRACT_CORPORA]
+    for folder in chosen:
+        if corpus_kind(folder) is None:
+            raise typer.BadParameter(
+                f"{folder} is not a benchmark corpus (html/*.html.gz with ground-truth.json or "
+                "evaldata.json); pass --corpus DIR or the name of a folder in bench/data"
+            )
+    return chosen
+
+
+def _vendored(folder: Path) -> Path:
+    """``folder``, or the vendored corpus of that name when no such folder exists here."""
+    named = DATA / folder.name
+    if not folder.exists() and folder == Path(folder.name) and named.is_dir():
+        return named
     return folder
 
 
@@ -136,25 +163,26 @@ def _print_nested(figures: dict[str, object], indent: str = "") -> None:
 
 @bench_app.command("extract")
 def bench_extract(
-    corpus: CorpusOption = DEFAULT_CORPUS,
+    corpus: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Scored corpus folder, or the name of one in bench/data; repeat for several "
+            "(default: article-extraction-benchmark and trafilatura-eval).",
+            callback=_extract_corpora,
+        ),
+    ] = None,
+    sample: Annotated[
+        int | None, typer.Option(min=1, help="Only this many pages of each corpus, spread evenly.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
-    """Body-text F1/precision/recall and docs/s of newsflow and plain trafilatura."""
+    """Body-text F1/P/R and docs/s of newsflow and trafilatura on each corpus, and overall."""
     from bench.extract import run_bench as run_extract_bench
+    from bench.figures import extract_lines
 
-    figures = run_extract_bench(corpus, load_settings())
+    figures = run_extract_bench(corpus or list(EXTRACT_CORPORA), load_settings(), sample=sample)
     if as_json:
         sys.stdout.write(msgspec.json.encode(figures).decode() + "\n")
         return
-    for name in ("newsflow", "trafilatura", "trafilatura_json_metadata"):
-        row = figures[name]
-        typer.echo(
-            f"{name:26} F1 {row['f1']:.4f}  P {row['precision']:.4f}  R {row['recall']:.4f}"
-            f"  empty {row['empty']:3}  {row['docs_per_s']:6.1f} docs/s"
-        )
-    typer.echo(f"{'speed ratio vs trafilatura':36} {figures['speed_ratio_vs_trafilatura']}")
-    typer.echo(
-        f"{'speed ratio vs json+metadata':36} {figures['speed_ratio_vs_trafilatura_json_metadata']}"
-    )
-    for name, value in figures["newsflow_checks"].items():
-        typer.echo(f"{name:36} {value}")
+    for line in extract_lines(figures):
+        typer.echo(line)

@@ -1,23 +1,33 @@
-"""The pages of ``newsflow bench pipeline``: corpus pages served under N distinct URLs.
+"""The pages of the benches: the scored corpora of ``newsflow bench extract``, and the corpus
+pages that ``newsflow bench pipeline`` serves under N distinct URLs.
 
-Article ``i`` is corpus page ``i % P`` (P usable pages) in copy ``i // P``. Copy 0 is the
-page as saved; in copy ``c > 0`` every word of five or more ASCII letters in the text nodes
-(not in tags, entities, scripts or styles) gets a suffix that spells ``c``: "company" becomes
-"companyb" in copy 1, "companyba" in copy 26. Markup, stopwords and the word count stay the
-same, so extraction costs about the same, while almost every 8-word shingle - and so the
-exact fingerprint and the near-duplicate anchors - differs between any two copies: the dedupe
-sees N distinct articles and stays enabled. Pages in non-Latin scripts (whose copies would
-stay near-duplicates) are left out. Pure: no I/O but reading the corpus.
+**Scored corpora** come in two kinds, told apart by their files: a *shingles* corpus (the
+article-extraction benchmark's layout: ``ground-truth.json`` with each page's annotated body,
+``html/<id>.html.gz``) and a *snippets* corpus (trafilatura's evaluation set: ``evaldata.json``
+with each page's "with" and "without" snippets, ``html/<name>.html.gz``). Pages are decoded as
+UTF-8 with replacement characters, as both reference scorers do.
+
+**Pipeline copies.** Article ``i`` is corpus page ``i % P`` (P usable pages) in copy ``i // P``.
+Copy 0 is the page as saved; in copy ``c > 0`` every word of five or more ASCII letters in the
+text nodes (not in tags, entities, scripts or styles) gets a suffix that spells ``c``:
+"company" becomes "companyb" in copy 1, "companyba" in copy 26. Markup, stopwords and the word
+count stay the same, so extraction costs about the same, while almost every 8-word shingle -
+and so the exact fingerprint and the near-duplicate anchors - differs between any two copies:
+the dedupe sees N distinct articles and stays enabled. Pages in non-Latin scripts (whose copies
+would stay near-duplicates) are left out. Pure: no I/O but reading the corpus.
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 _MARKUP = re.compile(
     r"(<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>|&#?\w+;)",
@@ -116,3 +126,101 @@ def rss(base_url: str, feed: int, indexes: list[int]) -> bytes:
         f"<title>Bench feed {feed}</title><link>{escape(base_url)}/</link>"
         f"<description>newsflow bench</description>{items}</channel></rss>"
     ).encode()
+
+
+CorpusKind = Literal["shingles", "snippets"]
+KIND_FILES: dict[CorpusKind, str] = {"shingles": "ground-truth.json", "snippets": "evaldata.json"}
+"""The annotation file that makes a folder (with ``html/*.html.gz``) a corpus of each kind."""
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Doc:
+    """One scored page: its decoded HTML and what it is scored against.
+
+    A shingles page has the annotated body (``truth``); a snippets page has the snippets that
+    must be in the text (``present``) and those that must not (``absent``).
+    """
+
+    doc_id: str
+    url: str
+    html: str
+    truth: str = ""
+    present: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoredCorpus:
+    """The pages of one scored corpus, named after its folder."""
+
+    name: str
+    kind: CorpusKind
+    docs: tuple[Doc, ...]
+
+
+def corpus_kind(folder: Path) -> CorpusKind | None:
+    """The kind of scored corpus in ``folder``, or None when it holds none."""
+    if not any((folder / "html").glob("*.html.gz")):
+        return None
+    for kind, name in KIND_FILES.items():
+        if (folder / name).is_file():
+            return kind
+    return None
+
+
+def load_scored(folder: Path, *, sample: int | None = None) -> ScoredCorpus:
+    """The pages of the scored corpus in ``folder``: all, or ``sample`` spread evenly.
+
+    Raises:
+        ValueError: the folder holds no scored corpus (see :func:`corpus_kind`).
+        OSError, gzip.BadGzipFile: a file cannot be read.
+    """
+    kind = corpus_kind(folder)
+    if kind is None:
+        raise ValueError(f"{folder} is not a scored corpus")
+    annotations = json.loads((folder / KIND_FILES[kind]).read_text(encoding="utf-8"))
+    entries = sorted(
+        _shingles_entries(annotations) if kind == "shingles" else _snippets_entries(annotations),
+        key=lambda entry: entry[0],
+    )
+    docs = tuple(_doc(folder, *entry) for entry in spread_sample(entries, sample))
+    return ScoredCorpus(name=folder.resolve().name, kind=kind, docs=docs)
+
+
+def spread_sample(items: Sequence[_T], size: int | None) -> list[_T]:
+    """``size`` items spread evenly over ``items`` (all of them when ``size`` is None or more)."""
+    if size is None or size >= len(items):
+        return list(items)
+    return [items[i * len(items) // size] for i in range(size)]
+
+
+Entry = tuple[str, str, dict[str, Any]]
+"""(page name, URL, annotation fields) of one scored page."""
+
+
+def _shingles_entries(truth: dict[str, dict[str, Any]]) -> list[Entry]:
+    return [(doc_id, meta.get("url") or "", meta) for doc_id, meta in truth.items()]
+
+
+def _snippets_entries(evaldata: dict[str, dict[str, Any]]) -> list[Entry]:
+    """Pages are keyed by URL, or by a label ("hard::site-page.html") that is not one."""
+    return [
+        (rec["file"].removesuffix(".html.gz"), key if key.startswith(_HTTP) else "", rec)
+        for key, rec in evaldata.items()
+    ]
+
+
+_HTTP = ("http://", "https://")
+
+
+def _doc(folder: Path, name: str, url: str, meta: dict[str, Any]) -> Doc:
+    raw = gzip.decompress((folder / "html" / f"{name}.html.gz").read_bytes())
+    return Doc(
+        doc_id=name,
+        url=url,
+        html=raw.decode("utf-8", errors="replace"),
+        truth=meta.get("articleBody") or "",
+        present=tuple(meta.get("with") or ()),
+        absent=tuple(meta.get("without") or ()),
+    )

@@ -1,138 +1,121 @@
 """``newsflow bench extract``: body-text quality and speed of newsflow against trafilatura.
 
-The metric is the article-extraction benchmark's, as implemented by
-``shared/tools/score_extraction.py``: ``\\w+`` tokens (case kept), 4-gram shingles counted as
-a multiset, per-document precision and recall (both empty or identical = 1.0), macro
-averages where an empty prediction counts only against recall, F1 = harmonic mean of the
-two means. Every extractor sees the same decoded pages in the same run; only the extraction
-call is timed (one process, one thread, a few untimed warm-up calls first), and each page
-goes through the extractors one after the other so that a busy machine slows all alike.
+Every scored corpus (:mod:`bench.corpus`) is run through three extractors: newsflow's full
+extraction (body and all metadata, then cleaning and the quality gate), trafilatura's
+``extract`` with its defaults (as ``shared/tools/score_snippets.py -e trafilatura`` runs it),
+and trafilatura's own full extraction (``output_format="json", with_metadata=True``, the
+speed reference). Each corpus is scored with its own metric (:mod:`bench.metrics`): 4-gram
+shingles against an annotated body, or "with"/"without" snippets. Every extractor sees the
+same decoded pages in the same run; only the extraction call is timed (one process, one
+thread, a few untimed warm-up calls per corpus first), and each page goes through the
+extractors one after the other so that a busy machine slows all alike.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
+import logging
 import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import trafilatura
+
+from bench.corpus import Doc, ScoredCorpus, load_scored
+from bench.figures import overall_figures, speed_ratio
+from bench.metrics import aggregate, aggregate_snippets, score_doc, score_snippets
 from pipeline.article.assemble import parse_article
-from pipeline.article.extract import (
-    build_extractor,
-    extract_document,
-    trafilatura_json_metadata,
-    trafilatura_plain,
-)
+from pipeline.article.extract import build_extractor, extract_document, trafilatura_json_metadata
 from pipeline.errors import DropArticle
 from pipeline.models import Article, FeedEntry, Page, utc_now
 from pipeline.settings import Settings
 
 _WORD = re.compile(r"\w+")
 WARMUP = 3
-Shingles = Counter[tuple[str, ...]]
+EXTRACTORS = ("newsflow", "trafilatura", "trafilatura_json_metadata")
+"""The extractors of a run, in print order; newsflow is compared with the other two."""
+PLACEHOLDER_URL = "http://localhost/"
+"""newsflow's page URL when the corpus gives none (trafilatura then gets no URL)."""
+Extract = Callable[[str, str], str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Doc:
-    """One benchmark page: its id, URL, decoded HTML and annotated body."""
+def run_bench(
+    folders: Sequence[Path],
+    settings: Settings,
+    *,
+    sample: int | None = None,
+    extractors: Sequence[str] = EXTRACTORS,
+) -> dict[str, Any]:
+    """Score and time each extractor on every page (or ``sample`` pages) of each corpus.
 
-    doc_id: str
-    url: str
-    html: str
-    truth: str
-
-
-@dataclass(frozen=True, slots=True)
-class DocScore:
-    """Shingle counts of one prediction against the truth."""
-
-    tp: int
-    fp: int
-    fn: int
-
-    @property
-    def precision(self) -> float:
-        if self.fp == 0 and self.fn == 0:
-            return 1.0
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        if self.fp == 0 and self.fn == 0:
-            return 1.0
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-
-def load_corpus(corpus: Path) -> list[Doc]:
-    """The pages of a scrapinghub-format corpus (ground-truth.json + html/<id>.html.gz)."""
-    truth = json.loads((corpus / "ground-truth.json").read_text(encoding="utf-8"))
-    docs = []
-    for doc_id, meta in sorted(truth.items()):
-        raw = gzip.decompress((corpus / "html" / f"{doc_id}.html.gz").read_bytes())
-        docs.append(
-            Doc(
-                doc_id=doc_id,
-                url=meta.get("url") or "",
-                html=raw.decode("utf-8", errors="replace"),
-                truth=meta.get("articleBody") or "",
+    Raises:
+        ValueError: a folder holds no scored corpus.
+    """
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)  # "discarding data" per empty page
+    corpora: dict[str, Any] = {}
+    for folder in folders:
+        corpus = load_scored(folder, sample=sample)
+        corpora[corpus.name] = bench_corpus(corpus, settings, extractors)
+    report: dict[str, Any] = {"corpora": corpora, "overall": overall_figures(corpora, extractors)}
+    overall = report["overall"]
+    for reference in ("trafilatura", "trafilatura_json_metadata"):
+        if "newsflow" in overall and reference in overall:
+            report[f"speed_ratio_vs_{reference}"] = speed_ratio(
+                overall["newsflow"], overall[reference]
             )
-        )
-    return docs
+    return report
 
 
-def shingles(text: str | None, n: int = 4) -> Shingles:
-    """The multiset of n-grams of \\w+ tokens (a 1..n-1 token text is one shingle)."""
-    tokens = _WORD.findall(text or "")
-    if not tokens:
-        return Counter()
-    if len(tokens) < n:
-        return Counter([tuple(tokens)])
-    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
-
-
-def score_doc(truth: str, prediction: str | None) -> DocScore:
-    """Shingle true/false positives and false negatives of one prediction."""
-    t, p = shingles(truth), shingles(prediction)
-    return DocScore(sum((t & p).values()), sum((p - t).values()), sum((t - p).values()))
-
-
-def aggregate(scores: list[DocScore]) -> dict[str, float]:
-    """Macro precision (non-empty predictions), macro recall (non-empty truths) and F1."""
-    precs = [s.precision for s in scores if s.tp + s.fp > 0]
-    recs = [s.recall for s in scores if s.tp + s.fn > 0]
-    p = statistics.fmean(precs) if precs else 0.0
-    r = statistics.fmean(recs) if recs else 0.0
-    return {"f1": 2 * p * r / (p + r) if p + r else 0.0, "precision": p, "recall": r}
-
-
-def run_bench(corpus: Path, settings: Settings) -> dict[str, Any]:
-    """Score and time newsflow and trafilatura on every page of ``corpus``."""
-    docs = load_corpus(corpus)
+def bench_corpus(
+    corpus: ScoredCorpus, settings: Settings, extractors: Sequence[str] = EXTRACTORS
+) -> dict[str, Any]:
+    """The figures of each extractor on one corpus (and newsflow's checks)."""
     ours = _Newsflow(settings)
-    extractors: dict[str, Callable[[str, str], str]] = {
+    chosen = {name: _extractor(name, ours) for name in extractors}
+    results = _run(corpus.docs, chosen, after_warmup=ours.reset)
+    figures: dict[str, Any] = {"kind": corpus.kind, "docs": len(corpus.docs)}
+    for name, (texts, seconds) in results.items():
+        figures[name] = corpus_figures(corpus, texts, seconds)
+    if "newsflow" in chosen:
+        figures["newsflow_checks"] = ours.checks()
+    return figures
+
+
+def corpus_figures(corpus: ScoredCorpus, texts: list[str], seconds: float) -> dict[str, Any]:
+    """Quality (the corpus's metric), empty extractions and speed of one extractor."""
+    quality = {k: round(v, 4) for k, v in score_texts(corpus, texts).items()}
+    return quality | {
+        "empty": sum(1 for t in texts if not _WORD.search(t or "")),
+        "seconds": round(seconds, 3),
+        "docs_per_s": round(len(texts) / seconds, 1) if seconds else 0.0,
+    }
+
+
+def score_texts(corpus: ScoredCorpus, texts: list[str]) -> dict[str, float]:
+    """F1, precision and recall of the texts extracted from the corpus pages, in order."""
+    pairs = zip(corpus.docs, texts, strict=True)
+    if corpus.kind == "snippets":
+        return aggregate_snippets([score_snippets(d.present, d.absent, t) for d, t in pairs])
+    return aggregate([score_doc(d.truth, t) for d, t in pairs])
+
+
+def trafilatura_defaults(html: str, url: str) -> str:
+    """trafilatura's ``extract`` with its defaults (comments included): the quality reference."""
+    return trafilatura.extract(html, url=url or None) or ""
+
+
+def _extractor(name: str, ours: _Newsflow) -> Extract:
+    known: dict[str, Extract] = {
         "newsflow": ours.text,
-        "trafilatura": trafilatura_plain,
+        "trafilatura": trafilatura_defaults,
         "trafilatura_json_metadata": trafilatura_json_metadata,
     }
-    results = _run(docs, extractors, after_warmup=ours.reset)
-    figures: dict[str, Any] = {"docs": len(docs)}
-    for name, (texts, seconds) in results.items():
-        figures[name] = _figures(docs, texts, seconds)
-    base = figures["trafilatura_json_metadata"]["docs_per_s"]
-    figures["speed_ratio_vs_trafilatura"] = round(
-        figures["newsflow"]["docs_per_s"] / figures["trafilatura"]["docs_per_s"], 3
-    )
-    figures["speed_ratio_vs_trafilatura_json_metadata"] = round(
-        figures["newsflow"]["docs_per_s"] / base, 3
-    )
-    figures["newsflow_checks"] = ours.checks()
-    return figures
+    if name not in known:
+        raise ValueError(f"unknown extractor {name!r}: one of {', '.join(known)}")
+    return known[name]
 
 
 class _Newsflow:
@@ -145,6 +128,7 @@ class _Newsflow:
         self.drops: Counter[str] = Counter()
 
     def text(self, html: str, url: str) -> str:
+        url = url or PLACEHOLDER_URL
         page = Page(
             url=url,
             final_url=url,
@@ -184,7 +168,7 @@ class _Newsflow:
             "dropped": dict(self.drops),
             "published_found": dated,
             "published_null_with_reason": nulled,
-            "published_sources": dict(Counter(a.provenance.get("published_at") for a in timed)),
+            "published_sources": dict(Counter(_date_source(a) for a in timed)),
             "headline_first_line": sum(1 for a in timed if _echoes_title(a)),
             "repeated_paragraph": sum(1 for a in timed if _repeats(a.text)),
             "mean_completeness": round(statistics.fmean(a.completeness for a in timed), 3)
@@ -194,9 +178,7 @@ class _Newsflow:
 
 
 def _run(
-    docs: list[Doc],
-    extractors: dict[str, Callable[[str, str], str]],
-    after_warmup: Callable[[], None],
+    docs: Sequence[Doc], extractors: dict[str, Extract], after_warmup: Callable[[], None]
 ) -> dict[str, tuple[list[str], float]]:
     """Each page through every extractor in turn, so that load on the machine hits all alike."""
     for doc in docs[:WARMUP]:
@@ -213,14 +195,8 @@ def _run(
     return {name: (texts[name], seconds[name]) for name in extractors}
 
 
-def _figures(docs: list[Doc], texts: list[str], seconds: float) -> dict[str, Any]:
-    scores = [score_doc(d.truth, t) for d, t in zip(docs, texts, strict=True)]
-    quality = {k: round(v, 4) for k, v in aggregate(scores).items()}
-    return quality | {
-        "empty": sum(1 for t in texts if not _WORD.search(t or "")),
-        "seconds": round(seconds, 3),
-        "docs_per_s": round(len(docs) / seconds, 1) if seconds else 0.0,
-    }
+def _date_source(article: Article) -> str:
+    return article.provenance.get("published_at") or "none"
 
 
 def _echoes_title(article: Article) -> bool:

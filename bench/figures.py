@@ -1,8 +1,10 @@
-"""Figures of ``newsflow bench pipeline`` from raw measurements: pure functions, no I/O."""
+"""Figures of ``newsflow bench pipeline`` and ``bench extract`` from raw measurements: pure
+functions, no I/O."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,3 +99,69 @@ def limit_figures(limit: Limit) -> dict[str, float]:
         "cpu_s_per_article": round(limit.cpu_per_article, 5),
         "wall_s": round(limit.wall_s, 2),
     }
+
+
+OVERALL = "mean of the per-corpus F1, P and R (each corpus weighs the same); docs/s over all pages"
+"""How ``bench extract`` combines its corpora into the overall line."""
+METRICS = {"shingles": "4-gram shingle F1, macro", "snippets": "snippet F1, micro"}
+"""The metric of each kind of scored corpus, as printed."""
+RATIOS = {
+    "speed_ratio_vs_trafilatura": "speed ratio vs trafilatura",
+    "speed_ratio_vs_trafilatura_json_metadata": "speed ratio vs json+metadata",
+}
+"""The speed ratios of newsflow over all pages, as printed."""
+
+
+def overall_figures(
+    corpora: Mapping[str, Mapping[str, Any]], extractors: Sequence[str]
+) -> dict[str, Any]:
+    """Each extractor over all corpora, combined as :data:`OVERALL` says."""
+    overall: dict[str, Any] = {"combined": OVERALL}
+    for name in extractors:
+        rows = [corpus[name] for corpus in corpora.values() if name in corpus]
+        if not rows:
+            continue
+        seconds = sum(row["seconds"] for row in rows)
+        docs = sum(corpus["docs"] for corpus in corpora.values() if name in corpus)
+        overall[name] = {
+            key: round(statistics.fmean(row[key] for row in rows), 4)
+            for key in ("f1", "precision", "recall")
+        } | {
+            "empty": sum(row["empty"] for row in rows),
+            "seconds": round(seconds, 3),
+            "docs_per_s": round(docs / seconds, 1) if seconds else 0.0,
+        }
+    return overall
+
+
+def speed_ratio(row: Mapping[str, Any], reference: Mapping[str, Any]) -> float | None:
+    """How many times faster ``row`` ran than ``reference`` over the same pages."""
+    return _ratio(reference["seconds"], row["seconds"])
+
+
+def extract_lines(report: Mapping[str, Any]) -> list[str]:
+    """The ``bench extract`` report as printed: a block per corpus, the overall line, ratios."""
+    lines: list[str] = []
+    for name, corpus in report["corpora"].items():
+        lines.append(f"{name} ({corpus['docs']} pages, {METRICS[corpus['kind']]})")
+        lines += ["  " + extractor_line(row, figures) for row, figures in _rows(corpus)]
+        if "newsflow_checks" in corpus:
+            lines.append("  newsflow_checks:")
+            lines += [f"    {k:32} {v}" for k, v in corpus["newsflow_checks"].items()]
+    overall = report["overall"]
+    lines.append(f"overall ({overall['combined']})")
+    lines += ["  " + extractor_line(row, figures) for row, figures in _rows(overall)]
+    lines += [f"{label:36} {report[key]}" for key, label in RATIOS.items() if key in report]
+    return lines
+
+
+def extractor_line(name: str, row: Mapping[str, Any]) -> str:
+    """One extractor's figures on one line."""
+    return (
+        f"{name:26} F1 {row['f1']:.4f}  P {row['precision']:.4f}  R {row['recall']:.4f}"
+        f"  empty {row['empty']:3}  {row['docs_per_s']:6.1f} docs/s"
+    )
+
+
+def _rows(figures: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    return [(k, v) for k, v in figures.items() if isinstance(v, Mapping) and "f1" in v]

@@ -9,12 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import DEFAULT_CORPUS
+from bench.cli import DEFAULT_CORPUS, EXTRACT_CORPORA, _extract_corpora
 from tests.commands import ROOT
 
 
 def test_the_default_corpus_is_beside_the_checkout_not_the_working_directory() -> None:
     assert ROOT / "bench" / "data" / "article-extraction-benchmark" == DEFAULT_CORPUS
+    assert EXTRACT_CORPORA == (DEFAULT_CORPUS, ROOT / "bench" / "data" / "trafilatura-eval")
+
+
+def test_extract_takes_the_name_of_a_vendored_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _extract_corpora([Path("trafilatura-eval")]) == [EXTRACT_CORPORA[1]]
+    assert _extract_corpora(None) == list(EXTRACT_CORPORA)
 
 
 @pytest.mark.parametrize(
