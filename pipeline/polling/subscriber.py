@@ -268,13 +268,16 @@ def _subscribe(
     now: float,
 ) -> None:
     """Record the request first (the hub may verify before it answers us), then send it."""
+    new = sub is None
     if sub is None:
         if declared is None:
             return
         hub, topic = declared
         sub = Subscription.new(feed_url, hub, topic, callback_base=settings.websub.callback_url)
     sent = requested(sub, now=now)
-    change_subscription(client, sent.id, lambda current: _request_noted(current, sent))
+    noted = change_subscription(client, sent.id, lambda now_is: _request_noted(now_is, sent, new))
+    if noted.record is None:
+        return  # the subscription went meanwhile (denied, left): nothing to ask
     fields = {
         "hub.mode": "subscribe",
         "hub.topic": sent.topic,
@@ -283,21 +286,23 @@ def _subscribe(
         "hub.secret": sent.secret,
     }
     error = _send(post, sent, fields)
-    change_subscription(client, sent.id, lambda current: _answer_noted(current, error, now))
+    change_subscription(client, sent.id, lambda current: _answer_noted(current, error))
 
 
-def _request_noted(current: Subscription | None, sent: Subscription) -> Verdict:
-    """The request is recorded unless the record went meanwhile (denied, left, forgotten)."""
-    if current is not None and current.state not in ("requested", "active"):
+def _request_noted(current: Subscription | None, sent: Subscription, new: bool) -> Verdict:
+    """The request on the record: a new one is created; an existing one is updated unless
+    it went meanwhile (denied, left, forgotten)."""
+    if current is None:
+        return Verdict(status=200, record=sent if new else None)
+    if current.state not in ("requested", "active"):
         return Verdict(status=200)
-    if current is not None:
-        sent = dataclasses.replace(
-            current, attempts=sent.attempts, requested_at=sent.requested_at, next_at=sent.next_at
-        )
-    return Verdict(status=200, record=sent)
+    noted = dataclasses.replace(
+        current, attempts=sent.attempts, requested_at=sent.requested_at, next_at=sent.next_at
+    )
+    return Verdict(status=200, record=noted)
 
 
-def _answer_noted(current: Subscription | None, error: str, now: float) -> Verdict:
+def _answer_noted(current: Subscription | None, error: str) -> Verdict:
     """The hub's answer on the record: its error, unless the hub verified meanwhile."""
     if current is None or current.verified_at >= current.requested_at:
         return Verdict(status=200)

@@ -14,6 +14,7 @@ from pipeline import keys
 from pipeline.errors import UpstreamUnavailable
 from pipeline.fetch.form_post import PostAnswer
 from pipeline.models import FeedEntry
+from pipeline.polling import subscriber
 from pipeline.polling.lease import Lease
 from pipeline.polling.registry import add_feed
 from pipeline.polling.subscriber import (
@@ -209,3 +210,29 @@ def test_a_due_entry_of_no_subscription_is_dropped(
     hub = Hub()
     assert run_round(redis_client, websub_settings, post=hub, now=NOW, scan=False) == float("inf")
     assert hub.forms == [] and not redis_client.exists(keys.WEBSUB_DUE)
+
+
+def test_a_renewal_of_a_subscription_gone_meanwhile_does_not_revive_it(
+    redis_client: redis.Redis, websub_settings: Settings
+) -> None:
+    """The subscription read before the request, forgotten before it is noted: nothing is
+    recreated and nothing is sent."""
+    _declare(redis_client)
+    run_round(redis_client, websub_settings, post=Hub(), now=NOW)
+    read_before = _current(redis_client)
+    change_subscription(
+        redis_client, read_before.id, lambda current: Verdict(status=200, forget=True)
+    )
+    hub = Hub()
+    subscriber._subscribe(
+        redis_client,
+        FEED,
+        read_before,
+        (HUB, FEED),
+        websub_settings,
+        post=hub,
+        now=NOW + 1,
+    )
+    assert hub.forms == []
+    assert not redis_client.exists(keys.websub_subscription(read_before.id))
+    assert not redis_client.exists(keys.WEBSUB_FEEDS)
