@@ -272,7 +272,8 @@ def _take_entries(
     )
     _save_children(client, feed.url, document.index)
     state["content_hash"] = body_hash  # only once its entries are enqueued
-    _prune_daily(client, feed.url, state, set(taken.entry_keys), settings, now)
+    if document.index is None or document.index.complete:
+        _prune_daily(client, feed.url, state, set(taken.entry_keys), settings, now)
     hint_s = max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s))
     return dataclasses.replace(
         _taken_result(feed.url, parsed, taken, hint_s=hint_s, polled_before=polled_before),

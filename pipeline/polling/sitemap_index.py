@@ -71,6 +71,9 @@ class ChildrenRound:
     """Every child the index lists, with the validators to save once the entries are taken."""
     changed: bool
     """Some child sent a new body that parsed."""
+    complete: bool
+    """Every child was read in full this round: the entries read are all the index has
+    (else entries missing from them have not left it, and must not be forgotten)."""
 
 
 FetchChild = Callable[[Child], Response]
@@ -174,6 +177,7 @@ class _Tally:
     tried: int = 0
     capped: bool = False
     changed: bool = False
+    read_in_full: int = 0
     failures: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     updated: dict[str, Child] = dataclasses.field(default_factory=dict)
@@ -200,7 +204,12 @@ def poll_children(
         first = tally.failures[0]
         raise FeedError(f"all {tally.tried} child sitemaps failed; first: {first}", url=feed_url)
     merged = tuple(tally.updated.get(child.url, child) for child in children)
-    return ChildrenRound(feed=_feed(tally, budget), children=merged, changed=tally.changed)
+    return ChildrenRound(
+        feed=_feed(tally, budget),
+        children=merged,
+        changed=tally.changed,
+        complete=tally.read_in_full == len(children),
+    )
 
 
 def _poll_child(
@@ -225,6 +234,8 @@ def _poll_child(
     if sitemap is None:
         return
     tally.changed = True
+    if not sitemap.capped:
+        tally.read_in_full += 1
     tally.entries += sitemap.feed.entries
     tally.skipped += sitemap.feed.skipped
     tally.capped = tally.capped or sitemap.capped

@@ -203,3 +203,24 @@ def test_an_index_that_moved_for_good_keeps_its_childrens_validators(
     assert docs["/index.xml"].answers == [200, 304]
     assert result.new == 1 and sink.urls[-1] == fixture_site.url("/new")
     assert docs["/s2.xml"].answers == [200, 304]
+
+
+def test_entries_of_children_not_read_this_round_are_not_pruned(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    """The daily prune forgets entries that left the feed; an unchanged child's entries did
+    not leave it: forgotten, they would be enqueued again when that child next changes."""
+    docs = serve_index(fixture_site)
+    base, sink, url = fixture_site.base_url, Sink(), fixture_site.url("/index.xml")
+    assert poll(fixture_site, redis_client, settings, sink).new == 3
+    seen = redis_client.hgetall(keys.feed_seen(url))  # /a, /b, /c: first seen long ago
+    redis_client.hset(
+        keys.feed_seen(url), mapping={k: v.split(b"|")[0] + b"|0" for k, v in seen.items()}
+    )
+    redis_client.hset(keys.feed_state(url), "pruned_at", "0")  # and not pruned for a day
+    docs["/index.xml"].body += b"\n"  # the index changed: the path that prunes
+    docs["/s1.xml"].body = urlset(base, ["/a", "/b", "/new"])
+    assert poll(fixture_site, redis_client, settings, sink).new == 1  # /s2.xml: a 304
+    docs["/s2.xml"].body = urlset(base, ["/c", "/d"])
+    assert poll(fixture_site, redis_client, settings, sink).new == 1
+    assert sink.urls == [f"{base}/{p}" for p in ("a", "b", "c", "new", "d")]
