@@ -117,7 +117,8 @@ def run_subscriber(
             log.warning("websub round skipped: %s", exc)
         except Exception:  # one bad round, not the service
             log.exception("websub round failed")
-        _sleep(min(max(wait, _ROUND_MIN_S), _ROUND_MAX_S), stop, wake)
+        wait = min(wait, _ROUND_MAX_S, next_scan - time.monotonic())
+        _sleep(max(wait, _ROUND_MIN_S), stop, wake)
 
 
 def _sleep(seconds: float, stop: threading.Event, wake: threading.Event) -> None:
