@@ -19,13 +19,14 @@ import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from lxml import etree
 
 from pipeline.errors import FeedError
 from pipeline.models import FeedEntry
+from pipeline.polling.dates import parse_date
 from pipeline.polling.feeds import ParsedFeed, http_url
 
 DocumentKind = Literal["sitemap", "sitemapindex", "feed", "unknown"]
@@ -175,7 +176,7 @@ def _finish(parser: etree.XMLPullParser, reader: _Reader, *, cut_short: bool) ->
         parser.close()
     except etree.XMLSyntaxError as exc:
         reader.take(parser.read_events())
-        if not reader.cut(gzip_cut or f"the XML ends early: {str(exc)[:200]}"):
+        if not reader.cut(gzip_cut or f"the XML ends early: {exc.msg[:200]}"):
             raise FeedError(f"invalid sitemap: {exc}", url=reader.url) from exc
         return
     reader.take(parser.read_events())
@@ -307,7 +308,7 @@ class _Reader:
         if self._index:
             loc = http_url(item.loc or "")
             if loc is not None:
-                self._children.append(IndexEntry(url=loc, lastmod=_when(item.lastmod or "")))
+                self._children.append(IndexEntry(url=loc, lastmod=parse_date(item.lastmod or "")))
             return
         entry = _entry(item, self.url, self._cutoff)
         if entry is None:
@@ -322,13 +323,13 @@ def _local(tag: object) -> str:
 
 
 def _entry(item: _Item, sitemap_url: str, cutoff: float) -> FeedEntry | None:
-    published = _when(item.news.get("published", "")) if item.news else None
+    published = parse_date(item.news.get("published", "")) if item.news else None
     if published is not None and published.timestamp() < cutoff:
         return None
     loc = http_url(item.loc or "")
     if loc is None:
         return None
-    modified = _when(item.lastmod or "")
+    modified = parse_date(item.lastmod or "")
     return FeedEntry(
         url=loc,
         feed_url=sitemap_url,
@@ -336,18 +337,6 @@ def _entry(item: _Item, sitemap_url: str, cutoff: float) -> FeedEntry | None:
         published_at=published.isoformat() if published else None,
         updated_at=modified.isoformat() if modified else None,
     )
-
-
-def _when(text: str) -> datetime | None:
-    """A W3C datetime (date, or date and time; naive means UTC) in UTC, or None.
-
-    None too for a time that is out of range once in UTC (``0001-01-01T00:00:00+01:00``).
-    """
-    try:
-        parsed = datetime.fromisoformat(text)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
 
 
 class _Pieces:

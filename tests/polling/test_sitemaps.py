@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import gzip
 import subprocess
 import sys
+import time
+from collections import Counter
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -372,3 +376,53 @@ def test_a_gzip_bomb_served_as_gzip_stays_within_the_inflated_cap(
     result, urls = _poll_fixture(fixture_site, redis_client, settings, "/bomb.xml.gz")
     assert result.status == "error" and "over 50 MB once inflated" in result.error
     assert urls == []
+
+
+def test_poll_the_fixture_corpus(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    """Every document under tests/fixtures/feeds polled twice through the poller path (the
+    second round: nothing changed). Prints the figures (``pytest -s``)."""
+    root = FIXTURES / "feeds"
+    paths = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    poller = dataclasses.replace(settings.poller, news_max_age_s=10 * 365 * 86400)
+    wide = dataclasses.replace(settings, poller=poller)  # the news fixtures' dates stay in
+    rounds = []
+    for _ in range(2):
+        sink: list[FeedEntry] = []
+        start = time.perf_counter()
+        results = {
+            path: poll_in_process(
+                FeedConfig(url=fixture_site.url(f"/feeds/{quote(path)}")),
+                redis_client,
+                wide,
+                sink.extend,
+            )
+            for path in paths
+        }
+        rounds.append((results, len(sink), time.perf_counter() - start))
+    print(f"\n{len(paths)} documents under tests/fixtures/feeds")
+    for path, result in rounds[0][0].items():
+        print(f"  {path:42} {result.status:9} entries={result.entries:3} new={result.new:3}")
+        if result.error:
+            print(f"      {result.error[:150]}")
+    for n, (results, enqueued, took) in enumerate(rounds, 1):
+        statuses = Counter(r.status for r in results.values())
+        entries = sum(r.entries for r in results.values())
+        print(f"round {n}: {dict(statuses)} entries={entries} enqueued={enqueued} {took:.2f} s")
+    assert not any("internal error" in r.error for r in rounds[0][0].values())
+    assert rounds[1][1] == 0  # nothing changed: nothing enqueued again
+
+
+def test_sitemap_dates_go_through_the_shared_date_parser() -> None:
+    """Dates as sitemaps write them besides W3C datetime: RFC 822, a lower-case ``z``."""
+    body = (
+        news_sitemap("https://n.example")
+        .replace(b"2026-11-28T10:00:00Z", b"Sat, 28 Nov 2026 10:00:00 GMT")
+        .replace(b"2026-11-28T09:00:00+01:00", b"2026-11-28t08:00:00z")
+    )
+    feed = parse_sitemap(body, "u", max_entries=10, news_max_age_s=2 * 86400, now=NOW).feed
+    assert [(e.published_at, e.updated_at) for e in feed.entries][0] == (
+        "2026-11-28T08:00:00+00:00",
+        "2026-11-28T10:00:00+00:00",
+    )
