@@ -344,7 +344,7 @@ class Fetcher:
         self, raw: urllib3.BaseHTTPResponse, request: _Request, url: str, deadline: float
     ) -> Response:
         original, max_bytes, accept = request.original, request.max_bytes, request.accept
-        headers = {k.lower(): v for k, v in raw.headers.items()}
+        headers = {k.lower(): v for k, v in raw.headers.itermerged()}  # repeated: joined by ", "
         try:
             _check_status(raw.status, headers, original)
             if raw.status in _REDIRECTS or raw.status == 304:

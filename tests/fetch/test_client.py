@@ -373,6 +373,15 @@ def test_gzip_page_is_decoded(site: LocalSite, fetcher: Fetcher) -> None:
     assert "Hello, café." in fetch_page(fetcher, site.url("/gz")).html
 
 
+def test_repeated_response_headers_are_all_kept(site: LocalSite, fetcher: Fetcher) -> None:
+    """Two ``Link`` headers (a hub and a self link, as WebSub publishers send them) reach the
+    caller joined by a comma, not the last one alone."""
+    links = [("Link", '<https://hub.example/>; rel="hub"'), ("Link", "</f.xml>; rel=self")]
+    site.routes["/links.xml"] = reply(body=b"<rss/>", content_type="application/xml", headers=links)
+    response = fetch_feed(fetcher, site.url("/links.xml"))
+    assert response.headers["link"] == '<https://hub.example/>; rel="hub", </f.xml>; rel=self'
+
+
 def test_proxy_environment_is_ignored(
     site: LocalSite, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
