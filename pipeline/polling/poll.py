@@ -1,5 +1,8 @@
 """Polling one feed: conditional GET, parse, enqueue new entries, remember them.
 
+A feed is an RSS, Atom or JSON feed, or a sitemap; a sitemap index's children are polled by
+:mod:`pipeline.polling.sitemap_index`, also when the index itself did not change.
+
 An entry is marked seen only after ``enqueue`` returned, so a crash between the two
 re-enqueues it (the worker's outcome key absorbs the repeat) instead of losing it.
 """

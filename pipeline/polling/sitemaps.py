@@ -171,17 +171,18 @@ def _finish(parser: etree.XMLPullParser, reader: _Reader, *, cut_short: bool) ->
     Raises:
         FeedError: not well-formed, or truncated before its first complete item.
     """
-    gzip_cut = "its gzip stream ends early" if cut_short else ""
+    gzip_cut = "its gzip stream ends early"
     try:
         parser.close()
     except etree.XMLSyntaxError as exc:
         reader.take(parser.read_events())
-        if not reader.cut(gzip_cut or f"the XML ends early: {exc.msg[:200]}"):
+        cause = gzip_cut if cut_short else f"the XML ends early: {exc.msg[:200]}"
+        if not reader.cut(cause, gzip=cut_short):
             raise FeedError(f"invalid sitemap: {exc}", url=reader.url) from exc
         return
     reader.take(parser.read_events())
-    if gzip_cut:
-        reader.cut(gzip_cut)
+    if cut_short:
+        reader.cut(gzip_cut, gzip=True)
 
 
 @dataclass(slots=True)
@@ -244,10 +245,10 @@ class _Reader:
             parent.remove(element)  # with its tail text
         return False
 
-    def cut(self, cause: str) -> bool:
+    def cut(self, cause: str, *, gzip: bool) -> bool:
         """The document ended before its root did, or its gzip stream before its end: keep
-        the items completed. False if none was, or if the root had ended (not a cut)."""
-        if self._complete and (self._open or cause.startswith("its gzip")):
+        the items completed. False if none was, or if the XML was whole (not a cut)."""
+        if self._complete and (self._open or gzip):
             self._truncated = cause
         return bool(self._truncated)
 

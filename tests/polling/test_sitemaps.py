@@ -426,3 +426,32 @@ def test_sitemap_dates_go_through_the_shared_date_parser() -> None:
         "2026-11-28T08:00:00+00:00",
         "2026-11-28T10:00:00+00:00",
     )
+
+
+_SITEMAP_NS = b'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b"<urlset " + _SITEMAP_NS + b"><url>", "sitemap"),
+        (b"<urlset><url><loc>x</loc></url></urlset>", "sitemap"),  # no namespace
+        (b'<sitemapindex xmlns="http://www.google.com/schemas/sitemap/0.84">', "sitemapindex"),
+        (b"<?xml version='1.0'?><!--" + b"x" * 200_000 + b"--><urlset>", "sitemap"),
+        (b"<!--" + b"x" * 300_000 + b"--><urlset>", "unknown"),  # past the 256 KB read
+        (gzip.compress(b"<!--" + b"x" * 200_000 + b"--><sitemapindex>"), "sitemapindex"),
+        ('<?xml version="1.0" encoding="utf-16"?><urlset/>'.encode("utf-16"), "sitemap"),
+        (b'<x:urlset xmlns:x="https://other.example/">', "unknown"),  # another namespace
+        (b"<rss><channel><description><![CDATA[<urlset " + _SITEMAP_NS + b">]]>", "feed"),
+        (b'\xef\xbb\xbf<feed xmlns="http://www.w3.org/2005/Atom">', "feed"),
+        (b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">', "feed"),
+        (b' {"version": "https://jsonfeed.org/version/1.1", "items": []}', "feed"),
+        (b"<!DOCTYPE html><html><body><urlset>", "unknown"),
+        (b"<html><body><p>unclosed<br></body></html>", "unknown"),  # not well-formed
+        (b'<!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]><urlset>&x;', "sitemap"),
+        (b"", "unknown"),
+        (b"plain text", "unknown"),
+    ],
+)
+def test_document_kind_is_the_root_element(body: bytes, kind: str) -> None:
+    assert document_kind(body) == kind
