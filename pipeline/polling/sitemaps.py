@@ -358,7 +358,7 @@ class _Pieces:
         try:
             yield from self._inflate()
         except zlib.error as exc:
-            raise FeedError(f"invalid gzip: {exc}", url=self._url) from exc
+            raise FeedError(f"invalid gzipped data: {exc}", url=self._url) from exc
 
     def _inflate(self) -> Iterator[bytes]:
         """Never more than 64 KB at a time, and at most 50 MB in all.

@@ -191,7 +191,7 @@ def test_gzip_members_padding_corruption_and_odd_roots() -> None:
     assert document_kind(big[: len(big) // 2]) == "sitemap"  # the rest is not looked at
     for bad, message in (
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", "invalid gzip"),
-        (gzip.compress(second)[:-4] + b"\xff" * 4, "invalid gzip: .*incorrect length"),
+        (gzip.compress(second)[:-4] + b"\xff" * 4, "invalid gzipped data: .*incorrect length"),
         (b"<html><body><url><loc>https://n.example/x</loc></url></body></html>", "<html>"),
         (b"", "invalid sitemap"),
     ):
