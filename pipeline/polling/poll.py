@@ -55,7 +55,7 @@ from pipeline.polling.sitemap_index import (
     read_index,
     save_children,
 )
-from pipeline.polling.sitemaps import document_kind, parse_sitemap
+from pipeline.polling.sitemaps import document_kind, gunzipped, parse_sitemap
 from pipeline.settings import FeedConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,9 @@ class PollResult:
     overflowed: bool = False
     """Every entry of the document was new: items may have been missed since last time."""
     first: int = 0
-    """Of the ``new`` entries, those whose URL was enqueued for the first time (within
-    ``dedupe_ttl_s``): what the feed's ``items_seen`` counts."""
+    """Of the ``new`` entries, those whose URL the feed had not given before (an entry
+    whose guid changed, or that the seen-set forgot, is not counted again): what the feed's
+    ``items_seen`` counts."""
     moved_to: str = ""
     """The feed answered with a permanent redirect (301/308) to this URL, and parsed there."""
 
@@ -276,7 +277,7 @@ def _take_entries(
     _save_children(client, feed.url, document.index)
     state["content_hash"] = body_hash  # only once its entries are enqueued
     if document.index is None or document.index.complete:
-        _prune_daily(client, feed.url, state, set(taken.entry_keys), settings, now)
+        _prune_daily(client, feed.url, state, set(taken.fields), settings, now)
     hint_s = max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s))
     return dataclasses.replace(
         _taken_result(feed.url, parsed, taken, hint_s=hint_s, polled_before=polled_before),
@@ -339,7 +340,7 @@ def _read_document(
         index = read_index(sitemap, feed.url, client=client, poller=poller, fetch=fetch)
         return _Document(kind=kind, feed=index.feed, index=index)
     parsed = parse_feed(
-        response.body,
+        gunzipped(response.body, feed.url, limit=settings.fetch.max_feed_bytes),
         feed.url,
         max_entries=poller.max_entries_per_poll,
         headers=response.headers,
@@ -514,7 +515,8 @@ class _Taken:
     new: int
     first: int
     updated: int
-    entry_keys: list[str]
+    fields: list[str]
+    """The document's entries' fields in the seen-set (entry keys and URL fields)."""
 
 
 def _enqueue_new(
@@ -549,7 +551,8 @@ def _enqueue_new(
     if changed:
         client.hset(seen_key, mapping={k: mark for k, (_, mark) in changed.items()})
     new, first = _mark_enqueued(client, feed_url, fresh, now, ttl_s)
-    return _Taken(new=new, first=first, updated=len(changed), entry_keys=entry_keys_)
+    fields = entry_keys_ + [url_field(e.url) for e in parsed.entries]
+    return _Taken(new=new, first=first, updated=len(changed), fields=fields)
 
 
 def _mark_enqueued(
@@ -557,7 +560,7 @@ def _mark_enqueued(
 ) -> tuple[int, int]:
     """Mark new entries seen and count their URLs as enqueued (once each), in one call.
 
-    Returns (entries new to the feed, URLs enqueued for the first time)."""
+    Returns (entries new to the feed, URLs new to the feed)."""
     if not fresh:
         return 0, 0
     script_keys = {
@@ -566,9 +569,19 @@ def _mark_enqueued(
         "feed_counts": keys.feed_outcomes(feed_url),
     }
     markers = [keys.enqueued_marker(url_id(entry.url)) for entry in fresh.values()]
-    seen = [item for key, entry in fresh.items() for item in (key, _seen_value(entry, now))]
+    seen = [
+        item
+        for key, entry in fresh.items()
+        for item in (key, _seen_value(entry, now), url_field(entry.url))
+    ]
     new, first = _ENQUEUED(client, script_keys, {"ttl": ttl_s}, more_keys=markers, more_args=seen)
     return int(new), int(first)
+
+
+def url_field(url: str) -> str:
+    """The seen-set field of a URL the feed gave (``u`` + its id): counts it once in
+    ``items_seen`` whatever guids it comes under."""
+    return "u" + url_id(url)
 
 
 def _marker(entry: FeedEntry) -> str:

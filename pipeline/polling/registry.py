@@ -29,7 +29,7 @@ from pipeline.polling.discovery import (
 )
 from pipeline.polling.feeds import parse_feed
 from pipeline.polling.schedule import schedule_new
-from pipeline.polling.sitemaps import document_kind
+from pipeline.polling.sitemaps import document_kind, gunzipped
 from pipeline.settings import FeedConfig
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def find_feeds(fetcher: Fetcher, url: str) -> list[str]:
     response = fetcher.get(
         url, max_bytes=fetcher.settings.max_feed_bytes, accept=FEED_TYPES + HTML_TYPES
     )
-    if _is_feed(response.body, url):
+    if _is_feed(response.body, url, limit=fetcher.settings.max_feed_bytes):
         return [url]
     declared = discover_feeds(response.body.decode("utf-8", "replace"), response.final_url)
     if declared:
@@ -202,12 +202,13 @@ def find_feeds(fetcher: Fetcher, url: str) -> list[str]:
     return [s for s in _declared_sitemaps(fetcher, response.final_url) if _answers_feed(fetcher, s)]
 
 
-def _is_feed(body: bytes, url: str) -> bool:
-    """Whether the poller can read the body: a sitemap (by its root element), or a feed."""
+def _is_feed(body: bytes, url: str, *, limit: int) -> bool:
+    """Whether the poller can read the body: a sitemap (by its root element), or a feed
+    (gzipped or not: at most ``limit`` bytes once inflated)."""
     try:
         if document_kind(body) in ("sitemap", "sitemapindex"):
             return True
-        parse_feed(body, url, max_entries=1)
+        parse_feed(gunzipped(body, url, limit=limit), url, max_entries=1)
     except FeedError:
         return False
     return True
@@ -218,7 +219,7 @@ def _answers_feed(fetcher: Fetcher, url: str) -> bool:
         response = fetcher.get(url, max_bytes=fetcher.settings.max_feed_bytes, accept=FEED_TYPES)
     except PipelineError:
         return False
-    return _is_feed(response.body, url)
+    return _is_feed(response.body, url, limit=fetcher.settings.max_feed_bytes)
 
 
 def _declared_sitemaps(fetcher: Fetcher, page_url: str) -> list[str]:

@@ -340,6 +340,25 @@ def _entry(item: _Item, sitemap_url: str, cutoff: float) -> FeedEntry | None:
     )
 
 
+def gunzipped(body: bytes, url: str, *, limit: int) -> bytes:
+    """The body inflated if it is gzip (a ``.xml.gz`` feed), else as it is.
+
+    Raises:
+        FeedError: corrupt or cut-short gzip, or more than ``limit`` bytes once inflated.
+    """
+    if body[:2] != _GZIP_MAGIC:
+        return body
+    pieces = _Pieces(body, url)
+    out = bytearray()
+    for piece in pieces:
+        out += piece
+        if len(out) > limit:
+            raise FeedError(f"gzipped feed over {limit} bytes once inflated", url=url)
+    if pieces.cut_short:
+        raise FeedError("gzipped feed: the gzip stream ends early", url=url)
+    return bytes(out)
+
+
 class _Pieces:
     """The document in pieces of at most 64 KB, inflated piece by piece if it is gzip (one
     member or several; zero padding may follow them). Once iterated, ``cut_short`` says

@@ -539,7 +539,8 @@ def test_permanent_redirect_moves_the_registered_feed_with_its_state(
     assert redis_client.zscore(keys.FEED_SCHEDULE, new_url) is not None
     state = redis_client.hgetall(keys.feed_state(new_url))
     assert state[b"moved_from"] == old.url.encode() and state[b"items_seen"] == b"1"
-    assert redis_client.hlen(keys.feed_seen(new_url)) == 1  # the seen-set moved with it
+    assert redis_client.exists(keys.feed_seen(new_url))  # the seen-set moved with it
+    assert not redis_client.exists(keys.feed_seen(old.url))
     assert [e.feed_url for e in sink] == [old.url]
     moved = FeedConfig(url=new_url, name="Moving")
     assert _poll(moved, redis_client, settings, sink) == "not_modified" and len(sink) == 1
@@ -572,3 +573,27 @@ def test_items_seen_counts_an_article_once_when_its_guid_changes(
         _poll(feed, redis_client, settings, [])
     state = redis_client.hgetall(keys.feed_state(feed.url))
     assert state[b"items_seen"] == b"1"
+
+
+def test_gzipped_rss_feed_is_read(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    body = gzip.compress(_rss([("id-1", fixture_site.url("/a"), "")]))
+    fixture_site.routes["/feed.xml.gz"] = respond(200, body, "application/x-gzip")
+    feed = FeedConfig(url=fixture_site.url("/feed.xml.gz"))
+    sink: list[FeedEntry] = []
+    assert _poll(feed, redis_client, settings, sink) == "ok"
+    assert [e.url for e in sink] == [fixture_site.url("/a")]
+
+
+def test_items_seen_counts_an_article_in_every_feed_that_gives_it(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    body = _rss([("shared-guid", fixture_site.url("/shared-story"), "")])
+    fixture_site.routes["/one.xml"] = respond(200, body, "application/rss+xml")
+    fixture_site.routes["/two.xml"] = respond(200, body, "application/rss+xml")
+    for path in ("/one.xml", "/two.xml"):
+        feed = FeedConfig(url=fixture_site.url(path))
+        _poll(feed, redis_client, settings, [])
+        assert redis_client.hget(keys.feed_state(feed.url), "items_seen") == b"1"
+    assert int(redis_client.get(keys.ENQUEUED_COUNT) or 0) == 1  # one URL, counted once
