@@ -56,6 +56,7 @@ from pipeline.polling.sitemap_index import (
     save_children,
 )
 from pipeline.polling.sitemaps import document_kind, gunzipped, parse_sitemap
+from pipeline.polling.websub import declared_hub, poll_floor_s
 from pipeline.settings import FeedConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,8 @@ def _take_entries(
     parsed = document.feed
     _keep_validators(state, response)
     state["kind"] = document.kind
+    hub = declared_hub(parsed, response.headers, response.final_url)
+    state["hub"], state["topic"] = hub or ("", "")  # read by the WebSub subscriber
     if not polled_before and not feed.backlog:
         skipped = _skip_backlog(feed, parsed, state, body_hash, client=client)
         _save_children(client, feed.url, document.index)
@@ -638,6 +641,8 @@ def _save_state(
     bounds = _bounds(settings)
     normal = _normal_interval(feed, state, result, bounds, now, adaptive=settings.poller.adaptive)
     delay = _delay(bounds, result, normal, streak)
+    if not streak and result.status != "deferred":  # pushed to us: polling is the safety net
+        delay = max(delay, poll_floor_s(client, feed.url, settings.websub, now=now))
     state.update(
         url=feed.url,
         last_poll=str(now),

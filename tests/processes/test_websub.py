@@ -217,7 +217,7 @@ def _subscribed_feed(client: redis.Redis, site: LocalSite, hub: LocalHub, paths:
     feed_url = site.url("/feed.xml")
     site.routes["/feed.xml"] = respond(200, atom(site, hub.url, paths), "application/atom+xml")
     add_feed(client, FeedConfig(url=feed_url))
-    # What the poller records from declared_hub once it is wired in (issue #17).
+    # As a poll records it (test_the_poller_finds_the_hub_... lets the poller do it).
     client.hset(keys.feed_state(feed_url), mapping={"hub": hub.url, "topic": feed_url})
     return feed_url
 
@@ -285,6 +285,37 @@ def test_subscribe_verify_push_enqueues_each_entry_once(
     text = service.log.read_text()
     assert "outcome=unsigned" in text and "outcome=bad_signature" in text
     assert "outcome=pushed new=2" in text and "outcome=pushed new=0" in text
+
+
+def test_the_poller_finds_the_hub_and_then_polls_only_as_a_safety_net(
+    redis_client: redis.Redis,
+    fixture_site: LocalSite,
+    websub_service: Callable[..., Service],
+    hubs: Callable[..., LocalHub],
+) -> None:
+    """No state written by the test: `newsflow poller --once` reads the feed's hub (here from
+    a ``Link`` header, the document naming another), the service subscribes there, and the
+    next poll is put off by ``websub.fallback_interval_s``."""
+    header_hub, document_hub = hubs(), hubs()
+    feed_url = fixture_site.url("/feed.xml")
+    links = (("Link", f'<{header_hub.url}>; rel="hub"'), ("Link", f"<{feed_url}>; rel=self"))
+    body = atom(fixture_site, document_hub.url, ["/a"])
+    fixture_site.routes["/feed.xml"] = respond(200, body, "application/atom+xml", headers=links)
+    add_feed(redis_client, FeedConfig(url=feed_url))
+    service = websub_service()
+    poll_once(service.env)
+    state = redis_client.hgetall(keys.feed_state(feed_url))
+    assert (state[b"hub"], state[b"topic"]) == (header_hub.url.encode(), feed_url.encode())
+    _wait_verified(header_hub)
+    assert header_hub.subscribes()[0]["hub.topic"] == feed_url and not document_hub.requests
+    wait_for(lambda: redis_client.zscore(keys.WEBSUB_LIVE, feed_url), 30, "a live lease")
+    redis_client.zadd(keys.FEED_SCHEDULE, {feed_url: 0})  # due again now
+    fixture_site.routes["/feed.xml"] = respond(
+        200, atom(fixture_site, document_hub.url, ["/a", "/b"]), "application/atom+xml"
+    )
+    poll_once(service.env)
+    next_poll = float(redis_client.hget(keys.feed_state(feed_url), "next_poll") or 0)
+    assert next_poll - time.time() > 21600 * 0.85  # jitter is 10 %
 
 
 def test_verifications_nobody_asked_for_are_refused(
