@@ -537,22 +537,24 @@ def _enqueue_new(
     now = str(int(time.time()))
     fresh: dict[str, FeedEntry] = {}
     changed: dict[str, tuple[FeedEntry, str]] = {}
+    dated: dict[str, str] = {}  # entries that carry an updated time for the first time
     for entry, key, seen in zip(parsed.entries, entry_keys_, already, strict=True):
-        if key in fresh or key in changed:  # the same entry twice in one document
+        if key in fresh or key in changed or key in dated:  # twice in one document
             continue
         if seen is None:
             fresh[key] = entry
             continue
         last, _, first_seen = seen.decode().partition("|")
+        mark = _seen_value(entry, first_seen or now)
         if _moved_on(_marker(entry), last):
-            changed[key] = (
-                dataclasses.replace(entry, update=True),
-                _seen_value(entry, first_seen or now),
-            )
+            changed[key] = (dataclasses.replace(entry, update=True), mark)
+        elif last == "-" and _marker(entry) != "-":
+            dated[key] = mark
     if fresh or changed:
         enqueue([*fresh.values(), *(e for e, _ in changed.values())])
-    if changed:
-        client.hset(seen_key, mapping={k: mark for k, (_, mark) in changed.items()})
+    if changed or dated:
+        marks = dated | {k: m for k, (_, m) in changed.items()}
+        client.hset(seen_key, mapping=marks)  # type: ignore[arg-type]
     new, first = _mark_enqueued(client, feed_url, fresh, now, ttl_s)
     fields = entry_keys_ + [url_field(e.url) for e in parsed.entries]
     return _Taken(new=new, first=first, updated=len(changed), fields=fields)
@@ -598,8 +600,12 @@ def _seen_value(entry: FeedEntry, first_seen: str) -> str:
 
 
 def _moved_on(marker: str, seen: str) -> bool:
-    """True when the entry now carries a later ``updated`` time than when last enqueued."""
-    return marker != "-" and "T" in marker and (seen == "-" or ("T" in seen and marker > seen))
+    """True when the entry now carries a later ``updated`` time than when last enqueued.
+
+    An entry that had no time and now has one is not an update (a feed that starts dating
+    its entries, or a date the parser reads now and could not before): its time is only
+    remembered, for the next change to be measured from."""
+    return "T" in marker and "T" in seen and marker > seen
 
 
 def prune_seen(client: redis.Redis, feed_url: str, current: set[str], *, older_than: float) -> int:

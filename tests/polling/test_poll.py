@@ -131,6 +131,31 @@ def test_entry_with_a_later_updated_time_is_enqueued_as_an_update(
     assert redis_client.get(keys.ENQUEUED_COUNT) == b"1"
 
 
+def test_entry_dated_for_the_first_time_is_not_an_update_until_its_time_moves_on(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    """A feed that starts giving an updated time (or a date the parser now reads) does not
+    re-enqueue every entry it already gave; a later time after that is an update."""
+
+    def rss(updated: str) -> bytes:
+        extra = f"<atom:updated>{updated}</atom:updated>" if updated else ""
+        return (
+            '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>'
+            f"<item><guid isPermaLink='false'>x</guid><link>{fixture_site.url('/s')}</link>"
+            f"{extra}</item></channel></rss>"
+        ).encode()
+
+    feed = FeedConfig(url=fixture_site.url("/dated.xml"))
+    sink: list[FeedEntry] = []
+    for updated in ("", "2026-11-20T08:00:00Z", "2026-11-21T09:30:00Z"):
+        fixture_site.routes["/dated.xml"] = respond(200, rss(updated), "application/rss+xml")
+        _poll(feed, redis_client, settings, sink)
+    assert [(e.update, e.updated_at) for e in sink] == [
+        (False, None),
+        (True, "2026-11-21T09:30:00+00:00"),
+    ]
+
+
 def test_same_bytes_without_validators_cost_no_parse(
     redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
 ) -> None:
