@@ -220,8 +220,10 @@ def _fetch(
             response = fetch_feed(
                 fetcher,
                 feed.url,
-                etag=state.get("etag", ""),
-                last_modified=state.get("last_modified", ""),
+                # No validators for a state from before documents had a "kind": one full
+                # fetch tells whether it is a sitemap index, whose children a 304 would hide.
+                etag=state.get("etag", "") if "kind" in state else "",
+                last_modified=state.get("last_modified", "") if "kind" in state else "",
                 headers=feed.headers,
                 proxy=feed.proxy,
             )
@@ -258,7 +260,7 @@ def _take_entries(
     now = time.time()
     cache_hint = server_hint_s(response.headers, ttl_s=None, period_s=None, now=now)
     polled_before = "content_hash" in state
-    if state.get("content_hash") == body_hash:  # validators missing or lying: same bytes
+    if "kind" in state and state.get("content_hash") == body_hash:  # same bytes, no 304
         _keep_validators(state, response)
         return PollResult(feed_url=feed.url, status="not_modified", hint_s=cache_hint)
     try:

@@ -108,6 +108,25 @@ def test_an_unchanged_index_still_polls_its_children(
     assert docs["/s2.xml"].answers == [200, 304]  # the unchanged child: a 304
 
 
+@pytest.mark.parametrize("index_etag", [True, False])
+def test_an_index_polled_by_an_older_version_reads_its_children_again(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite, index_etag: bool
+) -> None:
+    """A state written before documents had a ``kind`` (validators and content hash of the
+    index, no children records): the next poll fetches the index in full and reads it."""
+    docs = serve_index(fixture_site, index_etag=index_etag)
+    base, sink = fixture_site.base_url, Sink()
+    assert poll(fixture_site, redis_client, settings, sink).new == 3
+    state_key = keys.feed_state(fixture_site.url("/index.xml"))
+    redis_client.hdel(state_key, "kind")
+    redis_client.delete(keys.sitemap_children(fixture_site.url("/index.xml")))
+    docs["/s1.xml"].body = urlset(base, ["/a", "/b", "/new"])
+    result = poll(fixture_site, redis_client, settings, sink)
+    assert docs["/index.xml"].answers[-1] == 200 and docs["/index.xml"].asked_with[-1] == ""
+    assert result.new == 1 and sink.urls[-1] == f"{base}/new"
+    assert redis_client.hget(state_key, "kind") == b"sitemapindex"
+
+
 def test_unchanged_children_cost_a_304_or_a_hash_compare_and_no_enqueue(
     redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
 ) -> None:
