@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,10 @@ class FeedStats:
     counts: dict[str, int]
     moved_from: str = ""
     """The URL it was registered under before a permanent redirect (301/308) moved it."""
+    hub: str = ""
+    """The WebSub hub the feed declares, if any."""
+    push_until: float | None = None
+    """When the lease of its verified WebSub subscription ends (None: no live one)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,13 +90,14 @@ def collect_stats(client: redis.Redis, feeds: tuple[FeedConfig, ...]) -> Stats:
         for feed in feeds:
             pipe.hgetall(keys.feed_state(feed.url))
             pipe.hgetall(keys.feed_outcomes(feed.url))
+            pipe.zscore(keys.WEBSUB_LIVE, feed.url)
         raw: list[Any] = pipe.execute()
         groups = _groups(client)
     enqueued, outcomes, depth, *rest = raw
     streams = dict(
         zip((keys.ARTICLES_STREAM, keys.EVENTS_STREAM, keys.DEAD_STREAM), rest[:3], strict=True)
     )
-    per_feed = [_feed_stats(f, rest[3 + 2 * i], rest[4 + 2 * i]) for i, f in enumerate(feeds)]
+    per_feed = [_feed_stats(f, *rest[3 + 3 * i : 6 + 3 * i]) for i, f in enumerate(feeds)]
     return Stats(
         enqueued=int(enqueued or 0),
         outcomes=_ints(outcomes),
@@ -120,7 +126,10 @@ def _groups(client: redis.Redis) -> list[dict[str, Any]]:
 
 
 def _feed_stats(
-    feed: FeedConfig, state: dict[bytes, bytes], counts: dict[bytes, bytes]
+    feed: FeedConfig,
+    state: dict[bytes, bytes],
+    counts: dict[bytes, bytes],
+    push_until: float | None,
 ) -> FeedStats:
     text = {k.decode(): v.decode() for k, v in state.items()}
     return FeedStats(
@@ -136,6 +145,8 @@ def _feed_stats(
         interval_s=float(text["interval_s"]) if "interval_s" in text else None,
         counts=_ints(counts),
         moved_from=text.get("moved_from", ""),
+        hub=text.get("hub", ""),
+        push_until=push_until if push_until and push_until > time.time() else None,
     )
 
 

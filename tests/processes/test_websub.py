@@ -8,6 +8,7 @@ with the secret it was given. No worker runs: pushed entries stay in the Celery 
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import socket
 import subprocess
@@ -309,6 +310,11 @@ def test_the_poller_finds_the_hub_and_then_polls_only_as_a_safety_net(
     _wait_verified(header_hub)
     assert header_hub.subscribes()[0]["hub.topic"] == feed_url and not document_hub.requests
     wait_for(lambda: redis_client.zscore(keys.WEBSUB_LIVE, feed_url), 30, "a live lease")
+    listed = subprocess.run(
+        newsflow("feeds", "list", "--json"), env=service.env, cwd=ROOT, capture_output=True
+    )
+    row = json.loads(listed.stdout)
+    assert row["hub"] == header_hub.url and row["push_until"] > time.time() + 3000
     redis_client.zadd(keys.FEED_SCHEDULE, {feed_url: 0})  # due again now
     fixture_site.routes["/feed.xml"] = respond(
         200, atom(fixture_site, document_hub.url, ["/a", "/b"]), "application/atom+xml"

@@ -128,9 +128,10 @@ def feeds_list(
     now = time.time()
     for feed in feeds:
         moved = f"\n(moved from {feed.moved_from})" if feed.moved_from else ""
+        pushed = " · push" if feed.push_until else ""
         table.add_row(
             (feed.name or feed.url) + moved,
-            feed.status,
+            feed.status + pushed,
             str(feed.items_seen),
             str(feed.error_streak),
             duration(feed.interval_s),
