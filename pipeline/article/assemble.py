@@ -163,7 +163,8 @@ def clean_blocks(
     skip = {_key(t) for t in titles} | {_key(c) for c in captions}
     skip.discard("")
     kept: list[Block] = []
-    for block in _split_paragraphs(blocks):
+    last_source: Block | None = None
+    for block, source in _split_paragraphs(blocks):
         lines = [clean_line(raw) for raw in block.text.splitlines()]
         lines = [ln for ln in lines if _keep_line(ln, skip, authors, first=not kept)]
         lines = [ln for ln in lines if not is_tag_list(ln, tags)]
@@ -172,7 +173,12 @@ def clean_blocks(
         if not key or key in skip:
             continue
         skip.add(key)
+        if kept and source is last_source and _continues(kept[-1].text, text):
+            text = f"{kept[-1].text} {text}"
+            kept[-1] = Block(kind=source.kind, text=text, markup=_markup(source, text))
+            continue
         kept.append(Block(kind=block.kind, text=text, markup=_markup(block, text)))
+        last_source = source
     return _drop_trailing_links(kept)
 
 
@@ -243,15 +249,42 @@ def _markup(block: Block, text: str) -> str:
     return text.replace("\n", "  \n")
 
 
-def _split_paragraphs(blocks: tuple[Block, ...]) -> list[Block]:
-    split: list[Block] = []
+def _split_paragraphs(blocks: tuple[Block, ...]) -> list[tuple[Block, Block]]:
+    """Each block, or each line of a paragraph with line breaks, with the block it is from."""
+    split: list[tuple[Block, Block]] = []
     for block in blocks:
         if block.kind in _LINE_KINDS or "\n" not in block.text:
-            split.append(block)
+            split.append((block, block))
             continue
         lines = [line for line in block.text.splitlines() if line.strip()]
-        split += [Block(kind=block.kind, text=line, markup=_markup(block, line)) for line in lines]
+        split += [
+            (Block(kind=block.kind, text=line, markup=_markup(block, line)), block)
+            for line in lines
+        ]
     return split
+
+
+def _continues(before: str, line: str) -> bool:
+    """``line`` (kept after cleaning) goes on with the sentence of the line kept ``before``
+    it in the same paragraph, cut by a line break (hard-wrapped text, ``<br>`` for layout):
+    ``before`` ends in a word or comma, not a sentence end, and ``line`` is prose that
+    starts in lower case, or both are long ("... won the" / "Africa Movie Academy ...")."""
+    before, line = before.strip(), line.strip()
+    if "\n" in before or not line or not (before[-1].isalpha() or before[-1] == ","):
+        return False
+    words = len(line.split())
+    if line[0].islower():
+        return words >= LONG_LINE_WORDS // 2 and "(" not in line
+    last = before.split()[-1]
+    return (
+        min(len(before.split()), words) >= LONG_LINE_WORDS
+        and line[0].isalpha()
+        and (last.endswith(",") or last[0].islower())
+    )
+
+
+LONG_LINE_WORDS = 8
+"""Both lines around a break at least this long: prose wrapped by hand, not a list."""
 
 
 def _keep_line(line: str, skip: set[str], authors: tuple[str, ...], *, first: bool) -> bool:

@@ -91,18 +91,38 @@ _READING_TIME = re.compile(
     re.I,
 )
 _CONTACT = re.compile(r"^([\w.+-]+@[\w-]+\.[\w.]+|@\w+|[\s,;|/]+)+$")
+_MONTHS = (
+    r"jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?"
+    r"|oct(ober)?|nov(ember)?|dec(ember)?"
+    r"|janeiro|fevereiro|março|abril|maio|junho|julho|agosto|setembro|outubro|novembro|dezembro"
+    r"|enero|febrero|marzo|mayo|junio|julio|sept?iembre|octubre|noviembre|diciembre"
+    r"|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|décembre"
+    r"|januar|jänner|februar|märz|juni|juli|oktober|dezember"
+    r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
+    r"|januari|februari|maart|mei|augustus"
+)
+"""Month names and abbreviations: en, pt, es, fr, de, it, nl."""
+_WEEKDAYS = (
+    r"mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?"
+    r"|segunda|terça|quarta|quinta|sexta|feira|sábado|domingo"
+    r"|lunes|martes|miércoles|jueves|viernes"
+    r"|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
+    r"|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonnabend|sonntag"
+    r"|lunedì|martedì|mercoledì|giovedì|venerdì|sabato|domenica"
+    r"|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag"
+)
 _DATE_WORDS = re.compile(
-    r"\b(\d{1,4}|jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?"
-    r"|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?|mon(day)?|tue(sday)?|wed(nesday)?"
-    r"|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?|am|pm|a\.m|p\.m|gmt|utc|[ecmp][sd]t|bst|cet"
-    r"|updated|published|posted|last|modified|on|at|de|às|le|am|um|uhr|el|a|las|the)\b",
+    rf"\b(\d{{1,4}}|{_MONTHS}|{_WEEKDAYS}"
+    r"|am|pm|a\.m|p\.m|gmt|utc|[ecmp][sd]t|bst|cet|cest"
+    r"|updated|published|posted|last|modified|on|at|the"
+    r"|de|del|às|à|a|le|el|las|um|uhr|den|alle|ore|om)\b",
     re.I,
 )
+"""Words a line that only states a date or time may hold (in the languages of _MONTHS)."""
 
 _DATE_MARK = re.compile(
-    r"\b(updated|published|posted|modified|(19|20)\d\d|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"
-    r"|jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?"
-    r"|oct(ober)?|nov(ember)?|dec(ember)?)\b",
+    rf"\b(updated|published|posted|modified|(19|20)\d\d|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}}"
+    rf"|{_MONTHS})\b",
     re.I,
 )
 _TAG_LABEL = re.compile(
@@ -163,7 +183,7 @@ def is_dateline(line: str) -> bool:
     """True for a short line that only states a date or time ("Updated 5:45 AM PST 11/19/2019")."""
     if len(line.split()) > 12 or not re.search(r"\d", line):
         return False
-    rest = _DATE_WORDS.sub(" ", re.sub(r"\d{1,2}:\d{2}", " ", line))
+    rest = _DATE_WORDS.sub(" ", re.sub(r"\d{1,2}[:h]\d{2}", " ", line))
     if re.findall(r"[^\W\d_]{2,}", rest):
         return False
     return bool(_DATE_MARK.search(line))

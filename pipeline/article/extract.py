@@ -150,6 +150,7 @@ def extract_document(page: Page, *, options: ExtractOptions) -> Extraction:
         check_tree(tree, page.url)
         declared = read_declared(tree, page.final_url)
         figures = read_figures(tree, page.final_url)
+        _drop_hover_cards(tree)
         blocks, source = _body(tree, page, declared, options)
     except (ValueError, TypeError, AttributeError, RecursionError, MemoryError) as exc:
         raise ExtractionFailed(
@@ -185,6 +186,21 @@ def count_words(text: str) -> int:
     """Words in ``text`` (white-space separated, with a letter or digit); each CJK, kana or
     hangul character counts as one word."""
     return len(_WORD.findall(text))
+
+
+def _drop_hover_cards(tree: HtmlElement) -> None:
+    """Remove the hidden cards some sites nest in a paragraph after a linked name (a photo,
+    the full name, links to more stories): inline markup holding an image and two or more
+    links, with no text but theirs. Their text would be glued into the sentence."""
+    for card in tree.xpath(_HOVER_CARD)[:50]:
+        links = "".join(a.text_content() for a in card.iter("a"))
+        if len(card.text_content().strip()) <= len(links) + 3 and card.getparent() is not None:
+            card.drop_tree()
+
+
+_CARD_SHAPE = "(self::span or self::div) and .//img and count(.//a) >= 2"
+_HOVER_CARD = f"//p//*[{_CARD_SHAPE}][not(.//*[{_CARD_SHAPE}])]"
+"""The innermost inline element of a paragraph with an image and two links or more."""
 
 
 def _body(

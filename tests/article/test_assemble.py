@@ -131,6 +131,17 @@ def test_dateline_needs_a_date_not_just_a_time() -> None:
     assert not is_dateline("The vote is on Nov. 19, 2019.")
 
 
+def test_dateline_in_other_languages() -> None:
+    assert is_dateline("sexta-feira, 22 de outubro de 2010 às 20:13")
+    assert is_dateline("Mittwoch, 3. März 2021, 14:05 Uhr")
+    assert is_dateline("lundi 5 février 2024 à 10h30")
+    assert is_dateline("martes, 9 de enero de 2024")
+    assert is_dateline("giovedì 12 settembre 2019")
+    assert is_dateline("maandag 4 mei 2020")
+    assert not is_dateline("A 22 de outubro de 2010 o piloto venceu a corrida.")
+    assert not is_dateline("Am 3. März 2021 stimmte der Rat zu.")
+
+
 def test_boilerplate_keeps_ordinary_sentences() -> None:
     for line in (
         "The minister said on Twitter that the plan would go ahead.",
@@ -287,3 +298,23 @@ def test_undeclared_page_of_many_link_lines_is_a_listing_but_short_lists_are_not
     steps = tuple(f"Step {i}: stir the sauce for a minute." for i in range(60))
     check_quality(steps, words=480, min_words=30, types=frozenset(), url="u")
     check_quality(links[:30], words=180, min_words=30, types=frozenset(), url="u")
+
+
+def test_sentence_broken_by_line_breaks_stays_one_paragraph() -> None:
+    text = (
+        "Photos\nwhich were released online are making the rounds on social media,\n"
+        "show the actress looking stunning.\nKate Doe\n"
+        "The actress, who in 2008 won the award for Best Actress in a Leading Role, won the\n"
+        "Africa Movie Academy Award for Best Actress in a Leading Role, as she said then.\n"
+        "200 g flour\n3 eggs"
+    )
+    kept = clean_blocks((Block(kind="p", text=text),))
+    assert [b.text for b in kept] == [
+        "Photos which were released online are making the rounds on social media,"
+        " show the actress looking stunning.",
+        "Kate Doe",
+        "The actress, who in 2008 won the award for Best Actress in a Leading Role, won the"
+        " Africa Movie Academy Award for Best Actress in a Leading Role, as she said then.",
+        "200 g flour",
+        "3 eggs",
+    ]

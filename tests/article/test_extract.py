@@ -159,3 +159,33 @@ def test_hostile_listing_page_is_bounded_and_dropped() -> None:
     with pytest.raises(NotAnArticle):
         extract_page(page, Settings())
     print(f"\nhostile listing page: dropped after {time.monotonic() - started:.1f} s")
+
+
+def _page(body: str) -> Page:
+    return Page(
+        url=f"{BASE}/a",
+        final_url=f"{BASE}/a",
+        status=200,
+        content_type="text/html",
+        html=f"<html><head><title>Noem defends campaign</title></head><body>{body}</body></html>",
+        fetched_at=datetime.now(UTC),
+    )
+
+
+def test_hover_card_inside_a_paragraph_stays_out_of_the_body() -> None:
+    """A name linked in the text may carry a hidden card (photo, full name, their stories)."""
+    card = (
+        '<span class="card"><img src="/p.jpg" alt=""><a href="/people/jd">Jane Lynn Doe</a>'
+        '<a href="/s/1">Governor doubles down on campaign</a> '
+        '<a href="/s/2">State drops protest laws after lawsuit</a>'
+        '<a href="/people/jd">MORE</a></span>'
+    )
+    prose = " ".join(["The campaign drew criticism and ridicule on Monday."] * 8)
+    body = (
+        f'<article><p>Gov. <span><a href="/people/jd">Jane Doe</a>{card}</span> (R) is'
+        f" defending the launch of an anti-drug campaign.</p><p>{prose}</p>"
+        f"<p>{prose}</p></article>"
+    )
+    article = extract_page(_page(body), Settings())
+    first = article.text.split("\n\n")[0]
+    assert first == "Gov. Jane Doe (R) is defending the launch of an anti-drug campaign."
