@@ -438,16 +438,8 @@ def ingest_push(
         pipe.hset(state_key, mapping={"last_push": str(time.time()), "last_push_new": taken.new})
         pipe.hincrby(state_key, "items_seen", taken.first)
         pipe.execute()
-    return PollResult(
-        feed_url=feed.url,
-        status="pushed",
-        new=taken.new,
-        first=taken.first,
-        updated=taken.updated,
-        entries=len(parsed.entries),
-        skipped=parsed.skipped,
-        error=parsed.warning,
-    )
+    taken_result = _taken_result(feed.url, parsed, taken, hint_s=0.0, polled_before=False)
+    return dataclasses.replace(taken_result, status="pushed")
 
 
 def _skip_backlog(
