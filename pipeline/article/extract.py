@@ -5,8 +5,10 @@ tree, within the size and shape of real pages (else PageTooComplex, before any e
 :mod:`pipeline.article.metadata` and :mod:`pipeline.article.images` read what it declares about
 itself; trafilatura's ``bare_extraction`` (fast precision pass, no comments, no metadata) finds
 the main text, as blocks; :mod:`pipeline.article.completion` adds prose paragraphs it skipped
-inside the same article container. When that body is short, a full recall pass and the page's
-JSON-LD ``articleBody`` are second opinions, and the longest one wins.
+inside the same article container. When that body is short (under twice ``min_words``, or
+under a sixth of the page's own paragraph prose or JSON-LD ``articleBody``), the same pass with
+trafilatura's fallback comparison, a recall pass and the JSON-LD ``articleBody`` are second
+opinions, and the longest one wins (it must be half as long again).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ from pipeline.settings import ExtractSettings
 SECOND_OPINION_BUDGET_S = 2.0
 """Second-opinion passes start only while the page has taken less than this (typical pages
 take 10-30 ms a pass; hostile ones, seconds: they get one pass, like plain trafilatura)."""
+PROSE_SHARE = 0.15
+"""A first pass under this share of the page's paragraph words gets a second opinion."""
+MAX_ENOUGH = 400
+"""A first pass of this many words never gets a second opinion, whatever the page holds."""
 EXTRACTOR = ExtractorInfo(name="trafilatura", version=trafilatura.__version__)
 BodyFormat = Literal["text", "markdown", "html"]
 _WIDE = "\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -55,7 +61,8 @@ class ExtractOptions:
     recall: Extractor
     body_format: BodyFormat = "text"
     min_words: int = 30
-    """A precise extraction under twice this (before cleaning) gets a second opinion."""
+    """A precise extraction under twice this (before cleaning) gets a second opinion (and
+    so does one far shorter than the page's prose: see _enough_words)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,7 +216,8 @@ def _body(
     fmt = options.body_format
     started = time.monotonic()
     best = _complete(tree, _run(tree, page, options.precise, fmt), fmt)
-    if _words(best) >= 2 * options.min_words:
+    enough = _enough_words(tree, declared, options.min_words)
+    if _words(best) >= enough:
         return best, "trafilatura"
     source = "trafilatura"
     for make, name in (
@@ -217,7 +225,7 @@ def _body(
         (partial(_run, tree, page, options.recall, fmt), "trafilatura-recall"),
         (partial(_plain_blocks, declared.body.splitlines(), fmt), "json-ld"),
     ):
-        if _words(best) >= 2 * options.min_words:
+        if _words(best) >= enough:
             break
         if time.monotonic() - started > SECOND_OPINION_BUDGET_S and name != "json-ld":
             continue  # a pathological page: no more full passes over it
@@ -225,6 +233,21 @@ def _body(
         if _words(candidate) > max(1.5 * _words(best), 1):
             best, source = candidate, name
     return best, source
+
+
+def _enough_words(tree: HtmlElement, declared: Declared, min_words: int) -> int:
+    """The body length past which a first pass needs no second opinion: twice ``min_words``,
+    or a share of the page's own prose when that is far longer (the words of its paragraphs,
+    or of the JSON-LD articleBody), so that a pass that kept 70 words of a 6000-word essay
+    gets one too."""
+    prose = max(_paragraph_words(tree), count_words(declared.body))
+    return max(2 * min_words, min(int(prose * PROSE_SHARE), MAX_ENOUGH))
+
+
+def _paragraph_words(tree: HtmlElement) -> int:
+    """Words directly inside the page's <p> elements (not in their links): a cheap measure
+    of how much prose the page has."""
+    return count_words(" ".join(tree.xpath("//p/text()")[:20000]))
 
 
 def _words(blocks: tuple[Block, ...]) -> int:
