@@ -44,10 +44,19 @@ UI_TOKENS = frozenset(
     }
 )
 _COUNTER = re.compile(r"^\d+\s*(comments?|shares?|views?|likes?)?$", re.I)
+_TEASER_LABELS = (
+    r"lesen sie auch|lies auch|mehr zum thema|mehr themen|weitere themen|siehe auch"
+    r"|(à|a) lire aussi|lire aussi|voir aussi|sur le même sujet"
+    r"|lea también|lee también|le puede interesar|te puede interesar|ver también"
+    r"|leia também|veja também|leia mais|saiba mais"
+    r"|leggi anche|potrebbe interessarti|vedi anche|lees ook|bekijk ook|zie ook"
+)
+"""Teaser labels in de, fr, es, pt, it and nl ("Lesen Sie auch", "À lire aussi", ...)."""
 _TEASER = re.compile(
     r"^(read more|read also|also read|related|related posts?|related articles?|see also"
     r"|more on this|see more|don'?t miss|must read|recommended|watch|also on [\w.]+"
-    r"|you may also like|you might also like|most read(\W+\w+){0,4}|more from [\w .]+)"
+    rf"|you may also like|you might also like|most read(\W+\w+){{0,4}}|more from [\w .]+"
+    rf"|{_TEASER_LABELS})"
     r"\s*[:|»>\-–—\]]"
     r"|.*(?-i:\[[A-Z][A-Z ]{2,20}\])\W*$|also on [\w-]+\.[a-z]{2,}\b",
     re.I,
@@ -55,7 +64,14 @@ _TEASER = re.compile(
 _SHORT_TEASER = re.compile(
     r"^\[?(you may also like|you might also like|most (read|popular|viewed)(\W+\w+){0,4}"
     r"|related stories|related articles?|more stories|recommended for you|trending now"
-    r"|don'?t miss)\W*$",
+    rf"|don'?t miss|{_TEASER_LABELS}"
+    r"|schon gelesen|auch interessant|das könnte sie auch interessieren|meistgelesen"
+    r"|ähnliche (artikel|beiträge)|verwandte (artikel|beiträge)|beliebte (artikel|beiträge)"
+    r"|articles? (similaires|liés)|les plus lus|vous aimerez aussi|à voir aussi"
+    r"|(artículos|noticias) relacionad[oa]s|lo más leído|más leídas|también te puede interesar"
+    r"|(notícias|artigos|posts) relacionad[oa]s|mais lidas|você também pode gostar"
+    r"|articoli correlati|i più letti|potrebbe interessarti anche"
+    r"|gerelateerde artikelen|meest gelezen|ook interessant)\W*$",
     re.I,
 )
 _CREDIT = re.compile(

@@ -318,3 +318,21 @@ def test_sentence_broken_by_line_breaks_stays_one_paragraph() -> None:
         "200 g flour",
         "3 eggs",
     ]
+
+
+def test_teaser_labels_in_other_languages_are_boilerplate_as_short_lines_only() -> None:
+    for label in (
+        "Schon gelesen?",
+        "Weitere Themen",
+        "Mehr Themen:",
+        "Das könnte Sie auch interessieren",
+        "Lesen Sie auch: Neue Regeln für Mieter",
+        "À lire aussi",
+        "Le puede interesar",
+        "Leia também",
+        "Lees ook",
+        "Leggi anche: la nuova legge",
+    ):
+        assert is_boilerplate(label), label
+    assert not is_boilerplate("Weitere Themen der Sitzung waren die Finanzen und der Haushalt.")
+    assert not is_boilerplate("Lire aussi les romans de Zola reste un plaisir pour beaucoup.")
