@@ -219,8 +219,29 @@ def is_headline_list(text: str) -> bool:
     items = [line.lstrip("-•* ").strip() for line in text.splitlines() if line.strip()]
     if len(items) < 2 or any(len(i.split()) > 14 or i.endswith(tuple(".!?:;")) for i in items):
         return False
+    if is_quantity_list(items):
+        return False
     words = [w for i in items for w in i.split()[1:] if len(w) > 3 and w[0].isalpha()]
     return bool(words) and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+
+
+_QUANTITY = re.compile(r"^(\d+([,.]\d+)?(?![.:/-]?\d)|[½⅓⅔¼¾⅛])")
+"""A number that starts an item, not a date or time ("12.03.2024", "20:15")."""
+
+
+def is_quantity_list(items: list[str]) -> bool:
+    """Half the items or more start with a quantity ("200 g Mehl", "½ cup milk"): an
+    ingredient or parts list, content even when its nouns are capitalised (German)."""
+    return sum(_starts_with_quantity(i.lstrip("-•* ")) for i in items) * 2 >= len(items)
+
+
+def _starts_with_quantity(item: str) -> bool:
+    """ "200 g Mehl", "3 Eier", "½ cup milk"; not a listicle headline ("15 Amazing Images
+    of Stars": longer, and the number is followed by a capitalised word)."""
+    words = item.split()
+    if not words or not _QUANTITY.match(item):
+        return False
+    return len(words) <= 4 or (len(words) > 1 and words[1][:1].islower())
 
 
 _BY_PREFIX = re.compile(r"^(by|von|par|por|di|door|av|af)\s+(\S.*)$", re.I)

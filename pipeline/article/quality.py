@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import statistics
 
+from pipeline.article.boilerplate import is_quantity_list
 from pipeline.article.metadata import ARTICLE_TYPES, LISTING_TYPES
 from pipeline.errors import NotAnArticle
 
@@ -60,9 +61,16 @@ UNDECLARED_LISTING_LINES = 40
 
 
 def _headline_lines(paragraphs: tuple[str, ...], *, at_least: int) -> bool:
-    """Many lines, most of them a few words long, none a real paragraph."""
+    """Many lines, most of them a few words long, none a real paragraph, and not an
+    ingredient or parts list (lines that start with quantities)."""
+    lines = [line for p in paragraphs for line in p.splitlines() if line.strip()]
     lengths = [len(p.split()) for p in paragraphs]
-    return len(lengths) >= at_least and statistics.median(lengths) <= 8 and max(lengths) < 40
+    return (
+        len(lengths) >= at_least
+        and statistics.median(lengths) <= 8
+        and max(lengths) < 40
+        and not is_quantity_list(lines)
+    )
 
 
 def _sentences(paragraphs: tuple[str, ...]) -> float:

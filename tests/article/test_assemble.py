@@ -336,3 +336,14 @@ def test_teaser_labels_in_other_languages_are_boilerplate_as_short_lines_only() 
         assert is_boilerplate(label), label
     assert not is_boilerplate("Weitere Themen der Sitzung waren die Finanzen und der Haushalt.")
     assert not is_boilerplate("Lire aussi les romans de Zola reste un plaisir pour beaucoup.")
+
+
+def test_ingredient_lists_are_content_not_headlines_or_a_listing() -> None:
+    ingredients = "- 200 g Mehl\n- 3 Eier\n- 1 Päckchen Backpulver\n- Saft einer Zitrone"
+    blocks = (
+        Block(kind="p", text="Der Kuchen ist schnell gemacht und schmeckt allen Gästen gut."),
+        Block(kind="list", text=ingredients),
+    )
+    assert [b.text for b in clean_blocks(blocks)][-1] == ingredients
+    lines = tuple(f"{i} g Zutat Nummer {i}" for i in range(1, 40))
+    check_quality(lines, words=190, min_words=30, types=frozenset({"website"}), url="u")
