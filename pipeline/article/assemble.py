@@ -158,10 +158,13 @@ def clean_blocks(
     """Drop headline echoes, captions, bylines, boilerplate and repeated paragraphs.
 
     Paragraph blocks with line breaks become one block per line; list and table blocks keep
-    their lines together (cleaned line by line). No two kept blocks have the same text.
+    their lines together (cleaned line by line). A paragraph of prose is kept once, and so
+    is any block that repeats the one before it; a short line that comes back further down
+    (a heading or an instruction per day of a plan) is the page's structure, and stays.
     """
     skip = {_key(t) for t in titles} | {_key(c) for c in captions}
     skip.discard("")
+    seen: set[str] = set()
     kept: list[Block] = []
     last_source: Block | None = None
     for block, source in _split_paragraphs(blocks):
@@ -170,9 +173,9 @@ def clean_blocks(
         lines = [ln for ln in lines if not is_tag_list(ln, tags)]
         text = "\n".join(lines)
         key = _key(text)
-        if not key or key in skip:
+        if not key or key in skip or (key in seen and _drops_repeat(text, kept)):
             continue
-        skip.add(key)
+        seen.add(key)
         if kept and source is last_source and _continues(kept[-1].text, text):
             text = f"{kept[-1].text} {text}"
             kept[-1] = Block(kind=source.kind, text=text, markup=_markup(source, text))
@@ -180,6 +183,19 @@ def clean_blocks(
         kept.append(Block(kind=block.kind, text=text, markup=_markup(block, text)))
         last_source = source
     return _drop_trailing_links(kept)
+
+
+def _drops_repeat(text: str, kept: list[Block]) -> bool:
+    """A repeat worth dropping: a whole list or table again (a widget: a calendar), the
+    block just before it again, or prose (a sentence of REPEAT_PROSE_WORDS words or more:
+    a pull quote, a paragraph extracted twice)."""
+    if "\n" in text or (kept and _key(kept[-1].text) == _key(text)):
+        return True
+    return len(text.split()) >= REPEAT_PROSE_WORDS and text.rstrip().endswith(_PROSE_ENDS)
+
+
+REPEAT_PROSE_WORDS = 6
+_PROSE_ENDS = (".", "!", "?", "…", '"', "”", "。")
 
 
 def cap_blocks(

@@ -338,6 +338,23 @@ def test_teaser_labels_in_other_languages_are_boilerplate_as_short_lines_only() 
     assert not is_boilerplate("Lire aussi les romans de Zola reste un plaisir pour beaucoup.")
 
 
+def test_short_lines_that_come_back_further_down_are_structure_and_stay() -> None:
+    lines = [
+        "Day 1",
+        "Pre-Workout Meal",
+        "Eat 60-90 minutes before your workout",
+        "Day 2",
+        "Pre-Workout Meal",
+        "Eat 60-90 minutes before your workout",
+        "The plan repeats the same timing every day of the week.",
+        "The plan repeats the same timing every day of the week.",
+        "Drink water.",
+        "The plan repeats the same timing every day of the week.",
+    ]
+    kept = clean_blocks(tuple(Block(kind="p", text=line) for line in lines))
+    assert [b.text for b in kept] == [*lines[:7], "Drink water."]
+
+
 def test_ingredient_lists_are_content_not_headlines_or_a_listing() -> None:
     ingredients = "- 200 g Mehl\n- 3 Eier\n- 1 Päckchen Backpulver\n- Saft einer Zitrone"
     blocks = (
