@@ -381,6 +381,7 @@ def test_f13_blackholed_redis_connections_are_detected_and_work_resumes(
     assert resumed_s <= 60, "socket_timeout 10 s (x2 with retry_on_timeout), health checks 10 s"
 
 
+@pytest.mark.timeout(600)  # its waits: 60 s progress, 60 s refusal, 300 s to settle
 def test_f20_redis_out_of_memory_pauses_ingestion_and_loses_nothing(
     aof_redis: RedisServer, origin: LocalSite, start_worker: Any, tmp_path: Path
 ) -> None:
@@ -415,7 +416,7 @@ def test_f20_redis_out_of_memory_pauses_ingestion_and_loses_nothing(
     exited = worker.poll() is not None
     if exited:  # what the supervisor does
         start_worker(env, "--concurrency", "2")
-    fig = settle(client, count, 240 if FULL else 150)
+    fig = settle(client, count, 300)  # one CI run on a loaded machine needed over 150 s
     report("F-20 maxmemory + noeviction", fig, worker_exited=exited, done_at_full=at_full.other)
     assert still.unique + still.other <= at_full.unique + at_full.other + 2  # in-flight ones
     assert evicted == 0
