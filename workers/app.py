@@ -123,7 +123,10 @@ def _watch_consumer(**_: Any) -> None:
     """Stop this worker if its broker connection stalls (see workers.watchdog)."""
     global _detector
     settings = resources.settings()
-    _detector = start_watchdog(settings.redis_url, settings.worker.stall_s)
+    worker = settings.worker
+    _detector = start_watchdog(
+        settings.redis_url, worker.stall_s, hold_s=worker.time_limit_s + worker.stall_s
+    )
 
 
 @task_received.connect
