@@ -22,13 +22,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import trafilatura
-
 from bench.corpus import Doc, ScoredCorpus, load_scored
 from bench.figures import overall_figures, speed_ratio
 from bench.metrics import aggregate, aggregate_snippets, score_doc, score_snippets
 from pipeline.article.assemble import parse_article
-from pipeline.article.extract import build_extractor, extract_document, trafilatura_json_metadata
+from pipeline.article.extract import (
+    build_extractor,
+    extract_document,
+    trafilatura_defaults,
+    trafilatura_json_metadata,
+)
 from pipeline.errors import DropArticle
 from pipeline.models import Article, FeedEntry, Page, utc_now
 from pipeline.settings import Settings
@@ -100,11 +103,6 @@ def score_texts(corpus: ScoredCorpus, texts: list[str]) -> dict[str, float]:
     if corpus.kind == "snippets":
         return aggregate_snippets([score_snippets(d.present, d.absent, t) for d, t in pairs])
     return aggregate([score_doc(d.truth, t) for d, t in pairs])
-
-
-def trafilatura_defaults(html: str, url: str) -> str:
-    """trafilatura's ``extract`` with its defaults (comments included): the quality reference."""
-    return trafilatura.extract(html, url=url or None) or ""
 
 
 def _extractor(name: str, ours: _Newsflow) -> Extract:

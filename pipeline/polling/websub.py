@@ -18,9 +18,9 @@ import redis
 from pipeline import keys
 from pipeline.connection import redis_errors
 from pipeline.polling.feeds import ParsedFeed
+from pipeline.polling.links import MAX_URL_LENGTH
 from pipeline.settings import WebSubSettings
 
-MAX_URL_LENGTH = 2048
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TARGET = re.compile(r"[\s,]*<([^>]*)>")
 _PARAM = re.compile(rf'\s*;\s*({_TOKEN})\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^\s;,"]*))?')
