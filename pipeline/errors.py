@@ -18,6 +18,7 @@
     │   ├── PageTooComplex         too many elements, too deep or too wide to extract
     │   └── TaskTimeLimit          the whole task ran past its soft time limit
     ├── FeedError                  a feed could not be fetched or parsed (poller logs it)
+    ├── ArchiveError               the raw page archive could not be written or read
     └── ConfigError                bad configuration: the process must not start
 
 The ``reason`` class attribute is the short machine-readable code recorded in outcome
@@ -161,6 +162,12 @@ class FeedError(PipelineError):
     """A feed could not be fetched or parsed; the poller logs it and goes on."""
 
     reason = "feed_error"
+
+
+class ArchiveError(PipelineError):
+    """The raw page archive could not be written or read (the article itself goes on)."""
+
+    reason = "archive_error"
 
 
 class ConfigError(PipelineError):

@@ -78,6 +78,10 @@ class Page:
     content_type: str
     html: str
     fetched_at: datetime
+    headers: tuple[tuple[str, str], ...] = ()
+    """The response headers (names in lower case), for the raw page archive."""
+    body: bytes = b""
+    """The body as received (after Content-Encoding), for the raw page archive."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 
 import redis
 
+from pipeline.archive.store import Store
+from pipeline.archive.warc import Produced
+from pipeline.archive.writer import ArchiveWriter
 from pipeline.article.assemble import parse_article
 from pipeline.article.extract import ExtractOptions, build_extractor, extract_document
-from pipeline.errors import PipelineError
+from pipeline.errors import DropArticle, PipelineError
 from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
-from pipeline.models import FeedEntry, Outcome, OutcomeKind, Page
+from pipeline.models import Article, FeedEntry, Outcome, OutcomeKind, Page
 from pipeline.polling.registry import FeedLookup
 from pipeline.publish import Publisher, recorded_outcome
 from pipeline.settings import Settings
@@ -34,6 +37,12 @@ class Hooks:
     def fetched(self, host: str, status: str) -> None:
         """A page fetch ended with an HTTP status or an error reason."""
 
+    def archived(self, nbytes: int, new_files: int) -> None:
+        """``nbytes`` (compressed) went to the raw page archive, in ``new_files`` new files."""
+
+    def archive_failed(self) -> None:
+        """A page (or an archive file) could not be archived; the article went on."""
+
 
 @dataclass(frozen=True, slots=True)
 class Services:
@@ -48,6 +57,7 @@ class Services:
     robots: RobotsCache | None
     feeds: FeedLookup
     hooks: Hooks = field(default_factory=Hooks)
+    archive: ArchiveWriter | None = None
 
     @classmethod
     def build(cls, settings: Settings, client: redis.Redis, hooks: Hooks | None = None) -> Services:
@@ -55,6 +65,11 @@ class Services:
         fetcher = Fetcher(settings.fetch)
         gate = HostGate(client, settings.fetch)
         robots = RobotsCache(client, fetcher, gate) if settings.fetch.robots else None
+        hooks = hooks or Hooks()
+        archive = None
+        if settings.archive.enabled:
+            store = Store.of(settings.archive, settings.data_dir)
+            archive = ArchiveWriter(store, settings.archive, hooks)
         return cls(
             settings=settings,
             fetcher=fetcher,
@@ -64,11 +79,14 @@ class Services:
             gate=gate,
             robots=robots,
             feeds=FeedLookup(client),
-            hooks=hooks or Hooks(),
+            hooks=hooks,
+            archive=archive,
         )
 
     def close(self) -> None:
-        """Close the HTTP and Redis connections."""
+        """Finish the archive file; close the HTTP and Redis connections."""
+        if self.archive is not None:
+            self.archive.close()
         self.fetcher.close()
         self.client.close()
 
@@ -87,6 +105,27 @@ def process_entry(entry: FeedEntry, services: Services) -> Outcome:
     hooks = services.hooks
     with _timed(hooks, "fetch"):
         page = _fetch(entry, services)
+    try:
+        article = extract_article(page, entry, services)
+        with _timed(hooks, "publish"):
+            if entry.update:
+                outcome = services.publisher.publish_update(article, entry)
+            else:
+                outcome = services.publisher.publish_article(article, entry)
+    except DropArticle as exc:
+        _archive(services, page, entry, Produced(outcome="dropped", reason=exc.reason))
+        raise
+    _archive(services, page, entry, produced_by(article, outcome))
+    return outcome
+
+
+def extract_article(page: Page, entry: FeedEntry, services: Services) -> Article:
+    """Extract and parse (clean + quality gate) a fetched page into an article.
+
+    Raises:
+        DropArticle: the page holds no article (or the extractor gave up on it).
+    """
+    hooks = services.hooks
     with _timed(hooks, "extract"):
         extraction = extract_document(page, options=services.extractor)
     with _timed(hooks, "parse"):
@@ -98,10 +137,24 @@ def process_entry(entry: FeedEntry, services: Services) -> Outcome:
             min_words=limits.min_words,
             words_per_minute=limits.words_per_minute,
         )
-    with _timed(hooks, "publish"):
-        if entry.update:
-            return services.publisher.publish_update(article, entry)
-        return services.publisher.publish_article(article, entry)
+    return article
+
+
+def produced_by(article: Article, outcome: Outcome) -> Produced:
+    """What the archive notes of a page that gave ``article`` with ``outcome``."""
+    published = outcome.kind in (OutcomeKind.PUBLISHED, OutcomeKind.UPDATED)
+    return Produced(
+        outcome=outcome.kind.value,
+        article_id=article.id,
+        version="1" if outcome.kind is OutcomeKind.PUBLISHED else "",
+        stream_id=outcome.ref if published else "",
+        word_count=article.word_count,
+    )
+
+
+def _archive(services: Services, page: Page, entry: FeedEntry, produced: Produced) -> None:
+    if services.archive is not None:
+        services.archive.write(page, entry, produced)  # never raises: counted and logged
 
 
 def _fetch(entry: FeedEntry, services: Services) -> Page:

@@ -226,6 +226,34 @@ class ExtractSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveSettings:
+    """The raw page archive: every page that reaches extraction, kept as compressed WARC
+    (pipeline/archive/, docs/operations.md)."""
+
+    enabled: bool = True
+    url: str = ""
+    """Where the WARC files go: a folder, or an fsspec URL (``s3://bucket/prefix``, needs
+    the ``s3`` extra); empty: ``<data_dir>/archive``."""
+    endpoint_url: str = ""
+    """An S3-compatible server (MinIO, ...) instead of AWS; credentials come from the usual
+    AWS variables or files, read by the S3 client itself."""
+    max_file_bytes: Bytes = 128 * 1024 * 1024
+    """A process starts a new file once its current one holds this many compressed bytes."""
+    max_file_age_s: LimitS = HOUR
+    """... or once its current file is this old (checked at each write and at exit)."""
+    max_age_s: TtlS = 180 * DAY
+    """Files older than this are deleted (retention by age)."""
+    max_total_bytes: Annotated[int, msgspec.Meta(ge=0, le=2**50)] = 0
+    """Oldest files are deleted while the archive holds more than this; 0: no size cap."""
+
+    def __post_init__(self) -> None:
+        if _has_space_or_control(self.url) or _has_space_or_control(self.endpoint_url):
+            raise _Invalid(("url", "endpoint_url"), "contains whitespace or control characters")
+        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
+            raise _Invalid("endpoint_url", f"must be an http(s) URL, got {self.endpoint_url!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MetricsSettings:
     """Prometheus endpoints (0 turns one off)."""
 
@@ -331,6 +359,7 @@ class Settings:
     extract: ExtractSettings = field(default_factory=ExtractSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     websub: WebSubSettings = field(default_factory=WebSubSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     def __post_init__(self) -> None:
         problem = redis_url_problem(self.redis_url) if self.redis_url else None
@@ -533,6 +562,7 @@ _SECTIONS: dict[str, type] = {
     "extract": ExtractSettings,
     "metrics": MetricsSettings,
     "websub": WebSubSettings,
+    "archive": ArchiveSettings,
 }
 _SECRET_FIELDS = frozenset({"redis_url", "proxy", "headers"})
 """Values never repeated in an error message (they may hold a password or a cookie)."""

@@ -37,6 +37,7 @@ def worker_env(redis_url: str, config_dir: Path, **extra: str) -> dict[str, str]
         NEWSFLOW_FETCH_COOLDOWN_S="1",
         NEWSFLOW_METRICS_WORKER_PORT="0",
         NEWSFLOW_METRICS_POLLER_PORT="0",
+        NEWSFLOW_ARCHIVE_URL=str(config_dir.parent / "archive"),  # not the checkout's .newsflow
         PYTHONPATH=f"{NETGUARD}{os.pathsep}{ROOT}",  # NETGUARD: the connect tripwire
     )
     env.update(extra)

@@ -87,10 +87,12 @@ def fixture_site() -> Iterator[LocalSite]:
 
 
 @pytest.fixture
-def settings(redis_server: RedisServer) -> Settings:
-    """Test settings: the test Redis, loopback allowed for the fetcher, short limits."""
+def settings(redis_server: RedisServer, tmp_path: Path) -> Settings:
+    """Test settings: the test Redis, loopback allowed for the fetcher, short limits, the
+    raw page archive in the test's own folder."""
     return Settings(
         redis_url=redis_server.url,
+        data_dir=str(tmp_path / "data"),
         fetch=FetchSettings(
             allow=("127.0.0.0/8",),
             deadline_s=5.0,

@@ -140,7 +140,14 @@ def test_app_services_share_settings() -> None:
         assert set(service.get("networks", [])) == {"backend", "egress"}, name
 
 
-REQUIRED_SECRETS = ("REDIS_PASSWORD", "GRAFANA_PASSWORD", "FLOWER_USER", "FLOWER_PASSWORD")
+REQUIRED_SECRETS = (
+    "REDIS_PASSWORD",
+    "GRAFANA_PASSWORD",
+    "FLOWER_USER",
+    "FLOWER_PASSWORD",
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
+)
 _REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}")
 
 

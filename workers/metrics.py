@@ -63,6 +63,14 @@ ROUNDS_HELD_BACK = Counter(
     "newsflow_poll_rounds_held_back_total",
     "Poll rounds skipped because the workers' queue was at poller.max_queued_tasks",
 )
+ARCHIVE_BYTES = Counter(
+    "newsflow_archive_bytes_total", "Compressed bytes written to the raw page archive (WARC)"
+)
+ARCHIVE_FILES = Counter("newsflow_archive_files_total", "Raw page archive files started")
+ARCHIVE_FAILURES = Counter(
+    "newsflow_archive_failures_total",
+    "Pages (or archive files) that could not be archived; their articles went on",
+)
 LEDGER_RESENT = Counter(
     "newsflow_entries_resent_total",
     "Entries sent again because they had no outcome 2 x visibility_timeout_s after sending",
@@ -158,6 +166,14 @@ class PrometheusHooks(Hooks):
 
     def fetched(self, host: str, status: str) -> None:
         FETCHES.labels(host=_host_labels(host), status=status).inc()
+
+    def archived(self, nbytes: int, new_files: int) -> None:
+        ARCHIVE_BYTES.inc(nbytes)
+        if new_files:
+            ARCHIVE_FILES.inc(new_files)
+
+    def archive_failed(self) -> None:
+        ARCHIVE_FAILURES.inc()
 
 
 def record_outcome(outcome: str, reason: str, enqueued_at: float | None, now: float) -> None:

@@ -556,6 +556,8 @@ def fetch_page(
         content_type=response.content_type,
         html=decode_html(response.body, response.headers.get("content-type", "")),
         fetched_at=utc_now(),
+        headers=tuple(response.headers.items()),
+        body=response.body,
     )
 
 
