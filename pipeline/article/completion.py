@@ -15,6 +15,11 @@ from lxml.html import HtmlElement
 
 MIN_WORDS = 15
 MAX_CHUNKS = 20
+MAX_HEADING_WORDS = 15
+_HEADINGS = ("h2", "h3", "h4")
+_LISTS = ("ul", "ol")
+_BETWEEN_TAGS = (*_HEADINGS, *_LISTS)
+"""Subheadings and lists are added only between two paragraphs the extraction kept."""
 _SENTENCE_END = tuple('.!?…"”’»)')
 _NOISY_CLASS = re.compile(
     r"caption|credit|related|promo|newsletter|byline|author|share|social|disclaimer|copyright"
@@ -53,12 +58,21 @@ def missed_paragraphs(tree: HtmlElement, texts: list[str]) -> list[tuple[int, st
     found: list[tuple[int, str]] = []
     last = -1
     for chunk in _chunks(tree, container):
-        for p in chunk.iterchildren("p"):
-            at = _find(index, p)
+        between: list[tuple[int, str]] = []
+        for p in chunk.iterchildren("p", *_BETWEEN_TAGS):
+            at = _find(index, p) if p.tag == "p" else None
             if at is not None:
                 last = at
-            elif last >= 0 and _is_prose(p) and _is_new(_text(p), seen):
-                found.append((last, _text(p)))
+                found += between
+                between = []
+                continue
+            text = _list_text(p) if p.tag in _LISTS else _text(p)
+            if last < 0 or not _is_new(text, seen):
+                continue
+            if p.tag == "p" and _is_prose(p):
+                found.append((last, text))
+            elif p.tag != "p" and _is_heading_or_list(p):
+                between.append((last, text))
     return found
 
 
@@ -78,6 +92,22 @@ def _is_prose(p: HtmlElement) -> bool:
         return False
     linked = sum(len(" ".join(a.text_content().split())) for a in p.iter("a"))
     return linked < 0.3 * len(text)
+
+
+def _is_heading_or_list(element: HtmlElement) -> bool:
+    """A subheading (a few words) or a list of text (not of links) of the article."""
+    text = _text(element)
+    if not text or _NOISY_CLASS.search(element.get("class") or ""):
+        return False
+    linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
+    if linked >= 0.3 * len(text):
+        return False
+    return len(text.split()) <= MAX_HEADING_WORDS if element.tag in _HEADINGS else True
+
+
+def _list_text(element: HtmlElement) -> str:
+    items = (" ".join(li.text_content().split()) for li in element.iter("li"))
+    return "\n".join(i for i in items if i)
 
 
 def _is_new(text: str, seen: set[int]) -> bool:

@@ -34,6 +34,7 @@ from trafilatura.xml import xmltotxt
 from pipeline.article.bounds import check_markup, check_tree
 from pipeline.article.completion import missed_paragraphs
 from pipeline.article.images import read_figures
+from pipeline.article.lead import find_lead
 from pipeline.article.metadata import Declared, read_declared
 from pipeline.errors import ExtractionFailed, NotAnArticle
 from pipeline.models import ExtractorInfo, Image, Page
@@ -219,7 +220,7 @@ def _body(
     best = _complete(tree, _run(tree, page, options.precise, fmt), fmt)
     enough = _enough_words(tree, declared, options.min_words)
     if _words(best) >= enough:
-        return best, "trafilatura"
+        return _with_lead(tree, best, fmt), "trafilatura"
     source = "trafilatura"
     for make, name in (
         (partial(_run, tree, page, options.thorough, fmt), "trafilatura-full"),
@@ -233,7 +234,13 @@ def _body(
         candidate = make()
         if _words(candidate) > max(1.5 * _words(best), 1):
             best, source = candidate, name
-    return best, source
+    return _with_lead(tree, best, fmt), source
+
+
+def _with_lead(tree: HtmlElement, blocks: tuple[Block, ...], fmt: BodyFormat) -> tuple[Block, ...]:
+    """The body with the page's lead paragraph first, when it stands apart above it."""
+    lead = find_lead(tree, [b.text for b in blocks])
+    return (*_plain_blocks([lead], fmt), *blocks) if lead else blocks
 
 
 def _enough_words(tree: HtmlElement, declared: Declared, min_words: int) -> int:
@@ -259,8 +266,27 @@ def _complete(tree: HtmlElement, blocks: tuple[Block, ...], fmt: BodyFormat) -> 
     missed = missed_paragraphs(tree, [b.text for b in blocks])
     merged = list(blocks)
     for after, text in reversed(missed):
-        merged.insert(after + 1, _plain_blocks([text], fmt)[0])
+        block = (
+            _list_block(text.splitlines(), fmt) if "\n" in text else _plain_blocks([text], fmt)[0]
+        )
+        merged.insert(after + 1, block)
     return tuple(merged)
+
+
+def _list_block(items: list[str], fmt: BodyFormat) -> Block:
+    """A list block for list items found without trafilatura (completion)."""
+    text = "\n".join(items)
+    if fmt == "html":
+        return Block(
+            kind="list",
+            text=text,
+            markup="<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>",
+        )
+    return Block(
+        kind="list",
+        text=text,
+        markup="\n".join(f"- {i}" for i in items) if fmt == "markdown" else "",
+    )
 
 
 def _plain_blocks(lines: list[str], fmt: BodyFormat) -> tuple[Block, ...]:

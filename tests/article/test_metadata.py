@@ -96,3 +96,27 @@ def test_declared_values_skip_unsafe_only_and_unusable_image_candidates() -> Non
     assert declared.title == ("", "")
     assert declared.image == ("https://example.com/img/%C3%A9%201.jpg", JSON_LD)
     assert declared.description == ("Safe[2J text", JSON_LD)
+
+
+def test_missed_paragraphs_add_subheadings_and_lists_between_kept_paragraphs() -> None:
+    first = "Volunteers counted 1,240 grey seals on the sandbanks of the estuary last weekend."
+    second = "More than sixty people took part in the count, walking the shore at low tide."
+    heading = "Where the pups are born"
+    items = ["the north sandbank", "the old jetty", "the marsh channel"]
+    listed = "".join(f"<li>{i}</li>" for i in items)
+    page = f"""<html><body><article><div class="body">
+      <p>{first}</p><h2>{heading}</h2><ul>{listed}</ul><p>{second}</p>
+      <h2>Read more from our wildlife desk today</h2></div></article></body></html>"""
+    found = missed_paragraphs(document_fromstring(page), [first, second])
+    assert found == [(0, heading), (0, "\n".join(items))]
+
+
+def test_missed_paragraphs_skip_link_lists_and_lists_already_kept() -> None:
+    first = "Volunteers counted 1,240 grey seals on the sandbanks of the estuary last weekend."
+    second = "More than sixty people took part in the count, walking the shore at low tide."
+    links = "".join(f"<li><a href='/s{i}'>Seal story number {i}</a></li>" for i in range(3))
+    kept = "<ul><li>north sandbank</li><li>old jetty</li><li>marsh channel</li></ul>"
+    page = f"""<html><body><article><div class="body">
+      <p>{first}</p><ul>{links}</ul>{kept}<p>{second}</p></div></article></body></html>"""
+    texts = [first, "- north sandbank\n- old jetty\n- marsh channel", second]
+    assert missed_paragraphs(document_fromstring(page), texts) == []
