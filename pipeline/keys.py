@@ -155,3 +155,18 @@ def websub_subscription(subscription_id: str) -> str:
 def websub_lock(feed_url: str) -> str:
     """String key: held (NX, with a TTL) by the process sending a feed's WebSub request."""
     return f"newsflow:websub:lock:{digest(feed_url)}"
+
+
+REEXTRACT_PREFIX = "newsflow:reextract:"
+"""``newsflow reextract`` runs, by run id (a digest of their --since/--until/--source)."""
+
+
+def reextract_checkpoint(run_id: str) -> str:
+    """Hash: a reextract run's checkpoint (phase, archive file and offset reached, counts)."""
+    return f"{REEXTRACT_PREFIX}{run_id}"
+
+
+def reextract_latest(run_id: str) -> str:
+    """Hash: article id -> where the archive holds its latest page (``<fetch time>|<file>|
+    <offset>``): only that page is extracted again, never an older version over a newer one."""
+    return f"{REEXTRACT_PREFIX}{run_id}:latest"

@@ -212,6 +212,30 @@ class Publisher:
             return self.publish_article(article, entry)
         return Outcome(kind=OutcomeKind(kind), url=entry.url, ref=detail)
 
+    def publish_revision(
+        self, article: Article, entry: FeedEntry, *, reason: str
+    ) -> Outcome | None:
+        """Publish ``article.updated`` with a ``reason`` field (``reextract``) if a published
+        article's fields changed: the update script of :meth:`publish_update`, but an
+        article we have no record of (never published here, or expired) is left alone
+        (None: nothing written).
+
+        Raises:
+            RedisUnavailable: the script could not run; nothing was written.
+        """
+        script_keys = {
+            "record": keys.article_record(article.id),
+            "articles": keys.ARTICLES_STREAM,
+            "counts": keys.OUTCOME_COUNTS,
+            "feed_counts": keys.feed_outcomes(entry.feed_url),
+        }
+        args = {"ttl": self._settings.dedupe_ttl_s, "digests": field_digests(article)}
+        fields = {**encode_article(article, "article.updated"), "reason": reason}
+        kind, detail = self._run(_UPDATE, script_keys, args, entry.url, (), flat_fields(fields))
+        if kind == "unknown":
+            return None
+        return Outcome(kind=OutcomeKind(kind), url=entry.url, ref=detail, reason=reason)
+
     def record_outcome(
         self, entry: FeedEntry, kind: OutcomeKind, reason: str, error: str = "", attempts: int = 0
     ) -> Outcome:

@@ -50,6 +50,8 @@ class ArchivedPage:
     produced: Produced
     offset: int
     """Where its record starts in its (compressed) file: a place to resume from."""
+    end: int = 0
+    """Where its record ends in its file (the next record's offset)."""
 
 
 def warcinfo_record(filename: str, software: str) -> bytes:
@@ -99,8 +101,7 @@ def read_pages(stream: IO[bytes], name: str) -> Iterator[ArchivedPage]:
     Raises:
         ArchiveError: the file is not WARC at all.
     """
-    start = stream.tell()
-    records = ArchiveIterator(stream)
+    records = ArchiveIterator(stream)  # offsets: of the file (it starts at stream.tell())
     try:
         for record in records:
             if record.rec_type != "response":
@@ -109,11 +110,13 @@ def read_pages(stream: IO[bytes], name: str) -> Iterator[ArchivedPage]:
             if len(page.body) != int(record.http_headers.get_header("content-length") or -1):
                 return  # the last record, cut short
             records.read_to_end(record)
+            offset = records.get_record_offset()
             yield ArchivedPage(
                 page=page,
                 entry=_entry_of(record),
                 produced=_produced_of(record),
-                offset=start + records.get_record_offset(),
+                offset=offset,
+                end=offset + records.get_record_length(),
             )
     except ArchiveLoadFailed as exc:
         raise ArchiveError(f"{name}: not a WARC file ({exc})") from exc

@@ -172,6 +172,7 @@ app.command()(trim)
 app.add_typer(dead_app, name="dead")
 app.add_typer(feeds_app, name="feeds")
 app.command()(importlib.import_module("workers.cli.websub").websub)
+app.command("reextract")(importlib.import_module("workers.cli.reextract").reextract_command)
 
 
 def add_bench_commands(root: typer.Typer) -> None:
