@@ -41,6 +41,13 @@ UI_TOKENS = frozenset(
         "story continues below advertisement",
         "continue reading below",
         "article continues below",
+        "pdf",
+        "beitragsbild",
+        "titelbild",
+        "symbolbild",
+        "bild anzeigen",
+        "image illustrative",
+        "alle angaben ohne gewähr",
     }
 )
 _COUNTER = re.compile(r"^\d+\s*(comments?|shares?|views?|likes?)?$", re.I)
@@ -65,18 +72,43 @@ _SHORT_TEASER = re.compile(
     r"^\[?(you may also like|you might also like|most (read|popular|viewed)(\W+\w+){0,4}"
     r"|related stories|related articles?|more stories|recommended for you|trending now"
     rf"|don'?t miss|{_TEASER_LABELS}"
-    r"|schon gelesen|auch interessant|das könnte sie auch interessieren|meistgelesen"
+    r"|schon gelesen|auch interessant|(das|dies)( thema)? könnte (sie|dich|euch) auch interessieren"
+    r"|meistgelesen|weitere artikel( zum thema)?|kommentierte artikel"
     r"|ähnliche (artikel|beiträge)|verwandte (artikel|beiträge)|beliebte (artikel|beiträge)"
     r"|articles? (similaires|liés)|les plus lus|vous aimerez aussi|à voir aussi"
-    r"|(artículos|noticias) relacionad[oa]s|lo más leído|más leídas|también te puede interesar"
+    r"|(artículos|noticias|notas) relacionad[oa]s|vea también|lo más leído|más leídas"
+    r"|también te puede interesar"
     r"|(notícias|artigos|posts) relacionad[oa]s|mais lidas|você também pode gostar"
     r"|articoli correlati|i più letti|potrebbe interessarti anche"
     r"|gerelateerde artikelen|meest gelezen|ook interessant)\W*$",
     re.I,
 )
+_SECTION_LABEL = re.compile(
+    r"^(weitere (informationen|infos)|mehr informationen|zusatzinformationen|kontakt"
+    r"|pressekontakt|ansprechpartner(in)?( zum [\w -]+)?|quellen|quellenangaben|zum weiterlesen"
+    r"|weiterführende links|más información|contacto|pour en savoir plus"
+    r"|plus d'informations|more information|further information|further reading)\s*:?$",
+    re.I,
+)
+"""Labels of the blocks after an article (contacts, sources, further reading), standing
+alone as a line: de, es, fr, en."""
+_UPDATED = re.compile(
+    r"^(last modified|last updated|release date|letzte änderung|zuletzt (aktualisiert|geändert)"
+    r"|aktualisiert am|dernière mise à jour|última actualización)\b[^\w]*(\S+\s*){0,6}$",
+    re.I,
+)
+"""A "last changed" line, with its date or without (the date may stand apart)."""
+_DISCLOSURE = re.compile(
+    r"^\W*(anzeige|werbung)\b\W|\b(enthält|contains?) (affiliate|werbung|advertising"
+    r"|references to products)|\baffiliate[- ]links?\b",
+    re.I,
+)
+"""An advertising disclosure ("*Werbung. Dieser Beitrag enthält Werbung", "Anzeige,
+enthält Affiliate Links", "This post contains references to products ...")."""
 _CREDIT = re.compile(
     r"\(?((additional |compiled |writing and )?reporting|writing|editing|edited|compiled) by\b"
-    r"|(sources?|photos?|fotos?|image|picture|credits?|bild)\s*:\s|staff reports?$"
+    r"|(sources?|photos?|fotos?|image|picture|credits?|bild|bildquelle|quelle|fuente|fonte)\s*:\s"
+    r"|staff reports?$"
     r"|with (\w+ )?wires?$|filed under\b|copyright\s*(©|\(c\)|by\b|:|(\w+\W+){0,2}(19|20)\d\d\b)",
     re.I,
 )
@@ -86,11 +118,14 @@ _PROMO = re.compile(
     r"\b(sign up|subscribe|newsletter|(in|to) your inbox|follow (us|him|her|them)\b"
     r"|follow [\w ]{1,40} on (twitter|facebook|instagram|youtube|linkedin|tiktok)"
     r"|click here|delivered (to|through)|get access to|use the code|tell us what you think"
-    r"|share (it|this|this story|this article) with)\b",
+    r"|share (it|this|this story|this article) with|download (the|our) [\w ]{0,30}apps?\b"
+    r"|(canal|kanal|chaîne|channel) (de |on |auf )?(youtube|telegram|whatsapp|instagram))\b",
     re.I,
 )
 _PROMO_ALWAYS = re.compile(
-    r"\b(click here|follow [\w ]{1,40} on (twitter|facebook|instagram|youtube|linkedin|tiktok))\b",
+    r"\b(click here|follow [\w ]{1,40} on (twitter|facebook|instagram|youtube|linkedin|tiktok)"
+    r"|download (the|our) [\w ]{0,30}apps?"
+    r"|(canal|kanal|chaîne|channel) (de |on |auf )?(youtube|telegram|whatsapp|instagram))\b",
     re.I,
 )
 _SENTENCE_START = re.compile(r"(^|[.!?:]\s)\W*$")
@@ -157,7 +192,9 @@ def is_boilerplate(line: str) -> bool:
     folded = line.casefold().strip(" .:|•·-–—[]")
     if folded in UI_TOKENS or _COUNTER.match(folded) or _SHORT_TEASER.match(line):
         return True
-    if _TAG_LABEL.match(folded):
+    if _TAG_LABEL.match(folded) or _SECTION_LABEL.match(folded):
+        return True
+    if words <= 25 and (_UPDATED.match(line) or _DISCLOSURE.search(line)):
         return True
     if _TEASER.match(line.lstrip("[(")) and words <= 25:
         return True

@@ -158,6 +158,44 @@ def test_boilerplate_keeps_ordinary_sentences() -> None:
         assert not is_boilerplate(line), line
 
 
+def test_section_labels_disclosures_and_update_lines_in_several_languages() -> None:
+    for line in (
+        "Weitere Informationen:",
+        "Kontakt",
+        "Pressekontakt:",
+        "Quellenangaben:",
+        "Zum Weiterlesen:",
+        "Weiterführende Links:",
+        "Más información",
+        "Further reading:",
+        "NOTAS RELACIONADAS",
+        "Das Thema könnte dich auch interessieren:",
+        "Quelle: Landesregierung",
+        "Fuente: Ministerio de Salud",
+        "Beitragsbild",
+        "Bild anzeigen",
+        "Aktualisiert am 17.01.2021.",
+        "Last modified:",
+        "*Werbung. Dieser Beitrag enthält Werbung für eine Marke.",
+        "Anzeige, enthält Affiliate Links",
+        "For the latest stories download the Ledger apps for iOS and Android.",
+        "¡Mira lo que tiene nuestro canal de YouTube!",
+    ):
+        assert is_boilerplate(line), line
+
+
+def test_labels_and_disclosure_words_inside_sentences_are_kept() -> None:
+    for line in (
+        "Die Werbung für Tabak ist in Deutschland seit 2021 stark eingeschränkt.",
+        "Kontakt zu den Behörden hatte der Verein nach eigenen Angaben nie.",
+        "Weitere Informationen gab die Polizei am Abend nicht heraus.",
+        "Die Quelle des Flusses liegt auf 1.200 Metern Höhe.",
+        "The app for iOS was released a week before the Android version.",
+        "Last modified in 1998, the law has not kept up with the internet.",
+    ):
+        assert not is_boilerplate(line), line
+
+
 def test_promos_speak_to_the_reader() -> None:
     for line in (
         "Sign up for our daily newsletter.",
