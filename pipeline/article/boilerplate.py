@@ -83,6 +83,13 @@ _SHORT_TEASER = re.compile(
     r"|gerelateerde artikelen|meest gelezen|ook interessant)\W*$",
     re.I,
 )
+_LABEL_START = re.compile(
+    rf"^({_TEASER_LABELS}|weitere (informationen|infos|artikel)|mehr (informationen|infos)"
+    r"|más (sobre|información)|more (from|on|about)|read more)\b",
+    re.I,
+)
+"""The start of a short label line ending in a colon: "Lesen Sie auch die folgenden
+Beiträge:", "Weitere Informationen zum Coronavirus in Thüringen:"."""
 _SECTION_LABEL = re.compile(
     r"^(weitere (informationen|infos)|mehr informationen|zusatzinformationen|kontakt"
     r"|pressekontakt|ansprechpartner(in)?( zum [\w -]+)?|quellen|quellenangaben|zum weiterlesen"
@@ -105,6 +112,12 @@ _DISCLOSURE = re.compile(
 )
 """An advertising disclosure ("*Werbung. Dieser Beitrag enthält Werbung", "Anzeige,
 enthält Affiliate Links", "This post contains references to products ...")."""
+_LOGIN_LINE = re.compile(
+    r"\bnicht (eingeloggt|angemeldet)\b|\balready a subscriber\b|\blog ?in for (immediate )?access"
+    r"|\badvertising disclosure\b|\bmay receive (compensation|a commission)\b",
+    re.I,
+)
+"""Notices to logged-out readers and affiliate notices."""
 _CREDIT = re.compile(
     r"\(?((additional |compiled |writing and )?reporting|writing|editing|edited|compiled) by\b"
     r"|(sources?|photos?|fotos?|image|picture|credits?|bild|bildquelle|quelle|fuente|fonte)\s*:\s"
@@ -119,6 +132,9 @@ _PROMO = re.compile(
     r"|follow [\w ]{1,40} on (twitter|facebook|instagram|youtube|linkedin|tiktok)"
     r"|click here|delivered (to|through)|get access to|use the code|tell us what you think"
     r"|share (it|this|this story|this article) with|download (the|our) [\w ]{0,30}apps?\b"
+    r"|abonnieren sie|abonniere|jetzt (registrieren|anmelden|abonnieren)|hier klicken"
+    r"|suscr[ií]bete|abonnez-vous|inscrivez-vous|letter to the editor"
+    r"|(let us know|tell us) in the comments"
     r"|(canal|kanal|chaîne|channel) (de |on |auf )?(youtube|telegram|whatsapp|instagram))\b",
     re.I,
 )
@@ -129,8 +145,12 @@ _PROMO_ALWAYS = re.compile(
     re.I,
 )
 _SENTENCE_START = re.compile(r"(^|[.!?:]\s)\W*$")
-_READER = re.compile(r"(?i:\b(you|your|yours|our|ours)\b)|\bus\b")
-"""Words that address the reader ("us" lower-case only: "US officials" is a country)."""
+_READER = re.compile(
+    r"(?i:\b(you|your|yours|our|ours|du|dich|dir|dein\w*|euch|euer|unser\w*|usted|tu|nuestr[oa]s?"
+    r"|vous|votre|notre|nos)\b)|\bus\b|(?<=[\w,;] )Sie\b"
+)
+"""Words that address the reader ("us" lower-case only: "US officials" is a country; the
+German "Sie" capitalised inside a sentence, where it can only be the polite "you")."""
 _META_LINE = re.compile(
     r"(^|[-|•·]\s*)((posted|published|publicado|publicada|publié|pubblicato|veröffentlicht)"
     r"\s+(by|por|par|da|von)\b|(tags?|categor(y|ia|ie|ies)|filed under)\s*:)",
@@ -190,11 +210,15 @@ def is_boilerplate(line: str) -> bool:
     if words > 40:
         return False
     folded = line.casefold().strip(" .:|•·-–—[]")
-    if folded in UI_TOKENS or _COUNTER.match(folded) or _SHORT_TEASER.match(line):
+    if folded in UI_TOKENS or _COUNTER.match(folded) or _SHORT_TEASER.match(folded):
         return True
     if _TAG_LABEL.match(folded) or _SECTION_LABEL.match(folded):
         return True
-    if words <= 25 and (_UPDATED.match(line) or _DISCLOSURE.search(line)):
+    if words <= 25 and (
+        _UPDATED.match(line) or _DISCLOSURE.search(line) or _LOGIN_LINE.search(line)
+    ):
+        return True
+    if words <= 8 and line.rstrip().endswith(":") and _LABEL_START.match(folded):
         return True
     if _TEASER.match(line.lstrip("[(")) and words <= 25:
         return True

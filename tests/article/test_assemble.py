@@ -196,6 +196,33 @@ def test_labels_and_disclosure_words_inside_sentences_are_kept() -> None:
         assert not is_boilerplate(line), line
 
 
+def test_promos_and_notices_in_other_languages() -> None:
+    for line in (
+        "Abonnieren Sie jetzt unseren Newsletter und verpassen Sie nichts mehr.",
+        "Dann abonnieren Sie unseren Newsletter!",
+        "Suscríbete a nuestra newsletter para recibir las noticias.",
+        "Abonnez-vous à notre lettre d'information.",
+        "Sie sind aktuell nicht eingeloggt.",
+        "If you are already a subscriber, you can log in for immediate access to this story.",
+        "Advertising disclosure: We may receive compensation for some of the links.",
+        "We want to hear what you think. Submit a letter to the editor.",
+        "Lesen Sie auch die folgenden Beiträge:",
+        "Weitere Informationen zum Hochwasser in der Region:",
+        "| Weitere Artikel zum Thema |",
+    ):
+        assert is_boilerplate(line), line
+
+
+def test_news_about_newsletters_comments_and_logins_is_kept() -> None:
+    for line in (
+        "In den Kommentaren wird vermutet, die Partei habe die Wahl schon verloren.",
+        "Der Verlag stellte den Newsletter im März ein, sagte eine Sprecherin.",
+        "Sie sagte, der Newsletter werde eingestellt.",
+        "Weitere Informationen zum Unfall lagen am Abend nicht vor:",
+    ):
+        assert not is_boilerplate(line), line
+
+
 def test_promos_speak_to_the_reader() -> None:
     for line in (
         "Sign up for our daily newsletter.",
