@@ -170,3 +170,13 @@ def reextract_latest(run_id: str) -> str:
     """Hash: article id -> where the archive holds its latest page (``<fetch time>|<file>|
     <offset>``): only that page is extracted again, never an older version over a newer one."""
     return f"{REEXTRACT_PREFIX}{run_id}:latest"
+
+
+DRIFT_ALARMS = "newsflow:drift:alarms"
+"""Hash: ``<source>|<signal>`` -> JSON of a source's live drift alarm (pipeline.ops.drift)."""
+
+
+def drift_window(source: str, which: str) -> str:
+    """Hash: a source's drift counts: ``cur`` (filling), ``last`` (the window just closed) or
+    ``base`` (the decayed sum of the windows before it)."""
+    return f"newsflow:drift:{source}:{which}"

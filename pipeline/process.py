@@ -22,6 +22,7 @@ from pipeline.errors import DropArticle, PipelineError
 from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import HostGate, RobotsCache, fetch_page_politely, host_of
 from pipeline.models import Article, FeedEntry, Outcome, OutcomeKind, Page
+from pipeline.ops.drift import DriftMonitor, observation
 from pipeline.polling.registry import FeedLookup
 from pipeline.publish import Publisher, recorded_outcome
 from pipeline.settings import Settings
@@ -58,6 +59,7 @@ class Services:
     feeds: FeedLookup
     hooks: Hooks = field(default_factory=Hooks)
     archive: ArchiveWriter | None = None
+    drift: DriftMonitor | None = None
 
     @classmethod
     def build(cls, settings: Settings, client: redis.Redis, hooks: Hooks | None = None) -> Services:
@@ -81,6 +83,7 @@ class Services:
             feeds=FeedLookup(client),
             hooks=hooks,
             archive=archive,
+            drift=DriftMonitor(client, settings.drift) if settings.drift.enabled else None,
         )
 
     def close(self) -> None:
@@ -113,9 +116,9 @@ def process_entry(entry: FeedEntry, services: Services) -> Outcome:
             else:
                 outcome = services.publisher.publish_article(article, entry)
     except DropArticle as exc:
-        _archive(services, page, entry, Produced(outcome="dropped", reason=exc.reason))
+        _note(services, page, entry, Produced(outcome="dropped", reason=exc.reason), None)
         raise
-    _archive(services, page, entry, produced_by(article, outcome))
+    _note(services, page, entry, produced_by(article, outcome), article)
     return outcome
 
 
@@ -152,9 +155,15 @@ def produced_by(article: Article, outcome: Outcome) -> Produced:
     )
 
 
-def _archive(services: Services, page: Page, entry: FeedEntry, produced: Produced) -> None:
+def _note(
+    services: Services, page: Page, entry: FeedEntry, produced: Produced, article: Article | None
+) -> None:
+    """Keep a page that reached extraction in the archive, and count it in its source's
+    drift figures; neither ever raises (failures are logged; archive failures counted)."""
     if services.archive is not None:
-        services.archive.write(page, entry, produced)  # never raises: counted and logged
+        services.archive.write(page, entry, produced)
+    if services.drift is not None:
+        services.drift.observe(page.final_url or page.url, observation(article, produced.reason))
 
 
 def _fetch(entry: FeedEntry, services: Services) -> Page:

@@ -202,6 +202,9 @@ class PollerSettings:
     behind): the backlog stops growing in Redis, and feeds are polled again once it drains."""
     seen_ttl_s: TtlS = 30 * 24 * 3600
     lease_ttl_s: Timeout = 30.0
+    claim_ttl_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 300.0
+    """How long a poller holds the feeds it took from the schedule (pipeline.polling.claim):
+    a feed whose poller died is due again this long after it was taken."""
     news_max_age_s: TtlS = 2 * 24 * 3600
     max_child_sitemaps: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
 
@@ -251,6 +254,30 @@ class ArchiveSettings:
             raise _Invalid(("url", "endpoint_url"), "contains whitespace or control characters")
         if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
             raise _Invalid("endpoint_url", f"must be an http(s) URL, got {self.endpoint_url!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriftSettings:
+    """Per-source drift detection: each source's latest window of articles against its own
+    baseline (pipeline/ops/drift.py)."""
+
+    enabled: bool = True
+    window: Annotated[int, msgspec.Meta(ge=5, le=100_000)] = 50
+    """Pages of one source (that reached extraction) per window."""
+    min_baseline: Annotated[int, msgspec.Meta(ge=5, le=10_000_000)] = 100
+    """Pages the baseline must hold before the source can raise an alarm."""
+    baseline_decay: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.9
+    """Weight the baseline keeps at each window (the older windows fade)."""
+    drop_factor: Annotated[float, msgspec.Meta(gt=1, le=1000)] = 3.0
+    """Alarm ``drops``: the window's drop rate is this many times the baseline's ..."""
+    min_drop_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.2
+    """... and at least this."""
+    words_drop: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.5
+    """Alarm ``words``: the median word count fell by this share."""
+    coverage_drop: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.3
+    """Alarm ``date``/``author``/``image``: the share of articles with one fell this much."""
+    path_shift: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    """Alarm ``path``: the baseline's usual extraction path lost this share of articles."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -360,6 +387,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     websub: WebSubSettings = field(default_factory=WebSubSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
 
     def __post_init__(self) -> None:
         problem = redis_url_problem(self.redis_url) if self.redis_url else None
@@ -563,6 +591,7 @@ _SECTIONS: dict[str, type] = {
     "metrics": MetricsSettings,
     "websub": WebSubSettings,
     "archive": ArchiveSettings,
+    "drift": DriftSettings,
 }
 _SECRET_FIELDS = frozenset({"redis_url", "proxy", "headers"})
 """Values never repeated in an error message (they may hold a password or a cookie)."""

@@ -26,6 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from pipeline.errors import RedisUnavailable
+from pipeline.ops.drift import live_alarms
 from pipeline.ops.stats import OUTCOMES, collect_stats
 from pipeline.process import Hooks
 from pipeline.settings import MetricsSettings, Settings
@@ -85,6 +86,7 @@ REDIS_GAUGES = (
     "newsflow_enqueued",
     "newsflow_outcomes",
     "newsflow_in_flight",
+    "newsflow_source_drift",
 )
 
 
@@ -260,6 +262,23 @@ class RedisStateCollector(Collector):
         yield _gauge(
             "newsflow_in_flight", "Enqueued entries without an outcome yet", stats.in_flight
         )
+        yield _drift_gauge(self._client)
+
+
+def _drift_gauge(client: redis.Redis) -> Metric:
+    drift = GaugeMetricFamily(
+        "newsflow_source_drift",
+        "1 while a source's latest window moved beyond a threshold against its own baseline",
+        labels=["source", "signal"],
+    )
+    try:
+        alarms = live_alarms(client)
+    except RedisUnavailable as exc:
+        log.warning("metrics: %s", exc)
+        alarms = {}
+    for alarm in alarms.values():
+        drift.add_metric([alarm.source, alarm.signal], 1)
+    return drift
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

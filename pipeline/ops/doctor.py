@@ -11,6 +11,7 @@ import redis
 from pipeline import keys
 from pipeline.connection import mask_url
 from pipeline.errors import RedisUnavailable
+from pipeline.ops.drift import live_alarms
 from pipeline.ops.stats import read_task_queue
 from pipeline.polling.registry import registered_feeds
 from pipeline.settings import DEFAULT_USER_AGENT, Settings
@@ -43,7 +44,8 @@ def run_checks(settings: Settings, client: redis.Redis | None) -> list[Finding]:
     try:
         queue = _task_queue(client, settings.poller.max_queued_tasks)
         feeds = _registered_feeds(client, settings)
-        return [*_redis_checks(client), queue, *findings, feeds, _pollers(client)]
+        drift = _drifting_sources(client)
+        return [*_redis_checks(client), queue, *findings, feeds, _pollers(client), *drift]
     except (redis.RedisError, RedisUnavailable) as exc:
         return [
             Finding(
@@ -195,6 +197,20 @@ def _memory_policy(client: redis.Redis, info: dict[str, Any]) -> Finding:
             fix="set maxmemory to what the host can give and alarm at 70 %",
         )
     return Finding(check="memory policy", level="ok", detail="noeviction with a maxmemory")
+
+
+def _drifting_sources(client: redis.Redis) -> list[Finding]:
+    """A warning per live drift alarm (a source whose pages changed: pipeline/ops/drift.py)."""
+    return [
+        Finding(
+            check="source drift",
+            level="warn",
+            detail=alarm.describe(),
+            fix=f"look at a recent page of {alarm.source} (`newsflow extract URL`): a new "
+            "layout? Once extraction handles it, `newsflow reextract --source` fixes its articles",
+        )
+        for alarm in sorted(live_alarms(client).values(), key=lambda a: (a.source, a.signal))
+    ]
 
 
 def _task_queue(client: redis.Redis, limit: int) -> Finding:

@@ -16,6 +16,7 @@ from rich.table import Table
 from pipeline.connection import connect_redis
 from pipeline.errors import RedisUnavailable
 from pipeline.ops.doctor import run_checks
+from pipeline.ops.drift import live_alarms
 from pipeline.ops.stats import OUTCOMES, Stats, collect_stats
 from pipeline.polling.registry import registered_feeds
 from pipeline.streams.deadletter import (
@@ -44,13 +45,17 @@ def stats(
     try:
         feeds = registered_feeds(client) or settings.feeds
         snapshot = collect_stats(client, feeds)
+        drifting = sorted(live_alarms(client).values(), key=lambda a: (a.source, a.signal))
         if as_json:
             payload = {**asdict(snapshot), "in_flight": snapshot.in_flight}
+            payload["drift"] = [asdict(a) for a in drifting]
             sys.stdout.write(msgspec.json.encode(payload).decode() + "\n")
         elif watch > 0:
             _watch(client, feeds, snapshot, watch)
         else:
             _console.print(_render(snapshot, None, 0))
+            for alarm in drifting:
+                _console.print(f"drift: {alarm.signal} {alarm.describe()}", markup=False)
     except RedisUnavailable as exc:
         fail(str(exc))
 
