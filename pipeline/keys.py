@@ -180,3 +180,7 @@ def drift_window(source: str, which: str) -> str:
     """Hash: a source's drift counts: ``cur`` (filling), ``last`` (the window just closed) or
     ``base`` (the decayed sum of the windows before it)."""
     return f"newsflow:drift:{source}:{which}"
+
+
+POLLER_LAG_HOLDS = "newsflow:poller:lag_holds"
+"""Counter: poll rounds skipped because a group of ``poller.lag_groups`` lagged too far."""

@@ -200,6 +200,11 @@ class PollerSettings:
     max_queued_tasks: Annotated[int, msgspec.Meta(gt=0, le=10**9)] = 20_000
     """Skip poll rounds while the workers' queue holds this many tasks (workers down or
     behind): the backlog stops growing in Redis, and feeds are polled again once it drains."""
+    lag_groups: tuple[str, ...] = ()
+    """Consumer groups of the articles stream that hold polling while they lag (others never)."""
+    max_group_lag: Annotated[int, msgspec.Meta(gt=0, le=10**9)] = 100_000
+    """Skip poll rounds while a group of ``lag_groups`` has this many entries not yet
+    delivered to it (pipeline/ops/lag.py)."""
     seen_ttl_s: TtlS = 30 * 24 * 3600
     lease_ttl_s: Timeout = 30.0
     claim_ttl_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 300.0

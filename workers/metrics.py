@@ -72,6 +72,10 @@ ARCHIVE_FAILURES = Counter(
     "newsflow_archive_failures_total",
     "Pages (or archive files) that could not be archived; their articles went on",
 )
+ROUNDS_HELD_BACK_LAG = Counter(
+    "newsflow_poll_rounds_lag_held_back_total",
+    "Poll rounds skipped because a group of poller.lag_groups lagged poller.max_group_lag",
+)
 LEDGER_RESENT = Counter(
     "newsflow_entries_resent_total",
     "Entries sent again because they had no outcome 2 x visibility_timeout_s after sending",

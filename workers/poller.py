@@ -22,11 +22,12 @@ from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import HostGate, host_of
 from pipeline.models import FeedEntry
 from pipeline.ops.stats import read_task_queue
+from pipeline.polling.claim import claim_due, give_back
 from pipeline.polling.lease import Lease
 from pipeline.polling.ledger import record_sent, sweep_ledger
 from pipeline.polling.poll import PollResult, poll_feed
 from pipeline.polling.registry import registered_feeds, seed_feeds
-from pipeline.polling.schedule import count_round, due_feeds, reconcile_schedule, seconds_until_due
+from pipeline.polling.schedule import count_round, reconcile_schedule, seconds_until_due
 from pipeline.settings import FeedConfig, Settings
 from pipeline.streams.retention import trim_all
 from workers.app import app, entry_task
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 _SWEEP_EVERY_S = 10.0
 """How often the active poller sweeps the sent-entries ledger."""
 _DUE_BATCH = 1000
-"""Feeds taken from the schedule per round (the rest stay due for the next round)."""
+"""Most feeds one poller takes from the schedule per round (then its gates are asked again)."""
 
 
 def enqueue_entry(entry: FeedEntry, *, ledger: redis.Redis | None = None) -> None:
@@ -87,18 +88,25 @@ def poll_once(
     settings: Settings,
     lease: Lease | None = None,
     fetchers: FetcherPool | None = None,
+    claims: ClaimRound | None = None,
+    stop: threading.Event | None = None,
 ) -> list[PollResult]:
     """Poll the given feeds once each, several at a time, logging one line per feed.
 
     At most ``poller.concurrency`` polls run at once and ``poller.max_polls_per_host`` per
-    host. With a ``lease``, it is renewed while polls run and no new poll starts once lost.
-    ``fetchers`` kept across rounds keep their connections; without, one is made and closed.
+    host. With a ``lease``, it is renewed while polls run and no new poll starts once lost;
+    once ``stop`` is set, none starts either. With ``claims``, more feeds are taken from the
+    schedule as threads free up (see :class:`ClaimRound`), and those taken but not started
+    are given back. ``fetchers`` kept across rounds keep their connections; without, one is
+    made and closed.
     """
     gate = HostGate(client, settings.fetch)
     own_fetchers = fetchers is None
     fetchers = fetchers or FetcherPool(settings)
 
     def poll(feed: FeedConfig) -> PollResult:
+        if claims is not None and not claims.start(feed):
+            return PollResult(feed_url=feed.url, status="given_back")
         with fetchers.borrow() as fetcher, app.producer_or_acquire() as producer:
             result = poll_feed(
                 feed,
@@ -117,6 +125,8 @@ def poll_once(
         return result
 
     def keep_going() -> bool:
+        if stop is not None and stop.is_set():
+            return False
         if lease is None or lease.hold():
             return True
         log.warning("poller lease lost to another poller; standing by")
@@ -129,10 +139,62 @@ def poll_once(
             concurrency=settings.poller.concurrency,
             per_host=settings.poller.max_polls_per_host,
             keep_going=keep_going,
+            refill=claims.take if claims is not None else None,
         )
     finally:
+        if claims is not None:
+            claims.give_back()
         if own_fetchers:
             fetchers.close()
+
+
+class ClaimRound:
+    """The feeds one round of this poller takes from the shared schedule, a batch at a time
+    (pipeline.polling.claim): at most ``budget`` feeds, for at most ``max_s`` seconds, so that
+    the loop gets back to its gates and housekeeping. A feed that waited in this process
+    past half its claim is not started (its claim could run out while it polls) but given
+    back, as are the feeds not started when the round ends."""
+
+    def __init__(
+        self, client: redis.Redis, ttl_s: float, *, budget: int = _DUE_BATCH, max_s: float = 5.0
+    ) -> None:
+        self._client = client
+        self._ttl_s = ttl_s
+        self._left = budget
+        self._ends = time.monotonic() + max_s
+        self._taken: dict[str, float] = {}
+        self._unstarted: dict[str, FeedConfig] = {}
+        self._lock = threading.Lock()
+
+    def take(self, limit: int) -> list[FeedConfig]:
+        """Up to ``limit`` more due feeds, none once the round's budget or time is spent."""
+        if self._left <= 0 or time.monotonic() >= self._ends:
+            return []
+        feeds = claim_due(
+            self._client, now=time.time(), ttl_s=self._ttl_s, limit=min(limit, self._left)
+        )
+        self._left -= len(feeds)
+        taken = time.monotonic()
+        with self._lock:
+            for feed in feeds:
+                self._taken[feed.url] = taken
+                self._unstarted[feed.url] = feed
+        return feeds
+
+    def start(self, feed: FeedConfig) -> bool:
+        """Whether to poll this feed now (its claim has at least half its time left)."""
+        with self._lock:
+            self._unstarted.pop(feed.url, None)
+            fresh = time.monotonic() - self._taken.get(feed.url, 0.0) < self._ttl_s / 2
+        if not fresh:
+            give_back(self._client, [feed])
+        return fresh
+
+    def give_back(self) -> None:
+        """Make the feeds taken and not started due again now."""
+        with self._lock:
+            feeds, self._unstarted = list(self._unstarted.values()), {}
+        give_back(self._client, feeds)
 
 
 def run_polls(
@@ -142,11 +204,14 @@ def run_polls(
     concurrency: int,
     per_host: int,
     keep_going: Callable[[], bool],
+    refill: Callable[[int], Sequence[FeedConfig]] | None = None,
 ) -> list[PollResult]:
     """Run ``poll`` over the feeds on ``concurrency`` threads, at most ``per_host`` per host.
 
     A feed whose host is busy waits without holding a thread, so other hosts go ahead.
     ``keep_going`` is asked at least once a second; once it says no, no new poll starts.
+    ``refill(n)``, if given, is asked for up to ``n`` more feeds whenever a thread is free
+    and few feeds wait; the polls end once it gives none and all have run.
 
     Raises:
         Exception: the first error ``poll`` raised (the other running polls finish first).
@@ -156,23 +221,43 @@ def run_polls(
     busy: Counter[str] = Counter()
     results: list[PollResult] = []
     with ThreadPoolExecutor(concurrency, thread_name_prefix="poll") as pool:
-        while pending or running:
+        while True:
             if not keep_going():
                 pending.clear()
-            while pending and len(running) < concurrency:
-                index = next(
-                    (i for i, f in enumerate(pending) if busy[host_of(f.url)] < per_host), None
-                )
-                if index is None:
-                    break
-                feed = pending.pop(index)
-                busy[host_of(feed.url)] += 1
-                running[pool.submit(poll, feed)] = host_of(feed.url)
+                refill = None
+            _start_polls(pool, poll, pending, running, busy, concurrency, per_host)
+            if refill is not None and len(running) < concurrency and len(pending) < concurrency:
+                more = refill(2 * concurrency - len(running) - len(pending))
+                if more:
+                    pending.extend(more)
+                    continue
+                if not pending and not running:
+                    refill = None
+            if not pending and not running:
+                return results
             done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
             for future in done:
                 busy[running.pop(future)] -= 1
                 results.append(future.result())
-    return results
+
+
+def _start_polls(
+    pool: ThreadPoolExecutor,
+    poll: Callable[[FeedConfig], PollResult],
+    pending: list[FeedConfig],
+    running: dict[Future[PollResult], str],
+    busy: Counter[str],
+    concurrency: int,
+    per_host: int,
+) -> None:
+    """Start waiting feeds, first come first, while threads and their hosts allow."""
+    while pending and len(running) < concurrency:
+        index = next((i for i, f in enumerate(pending) if busy[host_of(f.url)] < per_host), None)
+        if index is None:
+            return
+        feed = pending.pop(index)
+        busy[host_of(feed.url)] += 1
+        running[pool.submit(poll, feed)] = host_of(feed.url)
 
 
 class FetcherPool:
@@ -243,11 +328,16 @@ class HeartbeatLease(Lease):
 
 
 def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -> None:
-    """Poll due feeds until ``stop`` is set (only while holding the poller lease)."""
+    """Poll due feeds until ``stop`` is set, side by side with any number of other pollers.
+
+    Every poller takes due feeds from the shared schedule (:class:`ClaimRound`) unless a
+    gate holds polling back. The poller lease only picks the one process that also does the
+    housekeeping (schedule reconciliation, stream trimming, the sent-entries ledger).
+    """
     lease = HeartbeatLease(client, keys.POLLER_LEASE, settings.poller.lease_ttl_s)
     seeded = seed_feeds(client, settings.feeds)
     log.info("poller %s started; %d feeds from config/ newly registered", lease.owner, seeded)
-    next_trim = next_reconcile = next_sweep = 0.0
+    housekeeping = Housekeeping()
     leading = held_back = False
     fetchers = FetcherPool(settings)
     try:
@@ -255,27 +345,47 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
             if lease.hold() != leading:
                 leading = not leading
                 log.info("poller %s is %s", lease.owner, "active" if leading else "standby")
+            held_back = _hold_back(client, settings.poller.max_queued_tasks, held_back)
+            if not held_back:
+                claims = ClaimRound(client, settings.poller.claim_ttl_s)
+                poll_once(
+                    (),
+                    client=client,
+                    settings=settings,
+                    fetchers=fetchers,
+                    claims=claims,
+                    stop=stop,
+                )
             if leading:
-                if time.monotonic() >= next_reconcile:
-                    reconcile_schedule(client, registered_feeds(client))
-                    next_reconcile = time.monotonic() + 60
-                held_back = _hold_back(client, settings.poller.max_queued_tasks, held_back)
-                if not held_back:
-                    due = due_feeds(client, time.time(), limit=_DUE_BATCH)
-                    poll_once(due, client=client, settings=settings, lease=lease, fetchers=fetchers)
-                if time.monotonic() >= next_trim:
-                    _trim(client, settings)
-                    next_trim = time.monotonic() + settings.trim_interval_s
-                if time.monotonic() >= next_sweep:
-                    resend_overdue(client, settings)
-                    next_sweep = time.monotonic() + _SWEEP_EVERY_S
-                count_round(client)
-            stop.wait(_idle_s(client) if leading else 1.0)
+                housekeeping.run(client, settings)
+            stop.wait(_idle_s(client))
     finally:
         lease.release()
         with contextlib.suppress(redis.RedisError):
             client.delete(keys.poller_heartbeat(lease.owner))
         fetchers.close()
+
+
+@dataclasses.dataclass
+class Housekeeping:
+    """What one poller (the lease holder, "active") does for all, each at its own pace."""
+
+    next_trim: float = 0.0
+    next_reconcile: float = 0.0
+    next_sweep: float = 0.0
+
+    def run(self, client: redis.Redis, settings: Settings) -> None:
+        now = time.monotonic()
+        if now >= self.next_reconcile:
+            reconcile_schedule(client, registered_feeds(client))
+            self.next_reconcile = now + 60
+        if now >= self.next_trim:
+            _trim(client, settings)
+            self.next_trim = now + settings.trim_interval_s
+        if now >= self.next_sweep:
+            resend_overdue(client, settings)
+            self.next_sweep = now + _SWEEP_EVERY_S
+        count_round(client)
 
 
 def resend_overdue(client: redis.Redis, settings: Settings) -> int:

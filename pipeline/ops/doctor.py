@@ -12,6 +12,7 @@ from pipeline import keys
 from pipeline.connection import mask_url
 from pipeline.errors import RedisUnavailable
 from pipeline.ops.drift import live_alarms
+from pipeline.ops.lag import read_group_lags
 from pipeline.ops.stats import read_task_queue
 from pipeline.polling.registry import registered_feeds
 from pipeline.settings import DEFAULT_USER_AGENT, Settings
@@ -45,7 +46,8 @@ def run_checks(settings: Settings, client: redis.Redis | None) -> list[Finding]:
         queue = _task_queue(client, settings.poller.max_queued_tasks)
         feeds = _registered_feeds(client, settings)
         drift = _drifting_sources(client)
-        return [*_redis_checks(client), queue, *findings, feeds, _pollers(client), *drift]
+        lags = _group_lags(client, settings)
+        return [*_redis_checks(client), queue, *lags, *findings, feeds, _pollers(client), *drift]
     except (redis.RedisError, RedisUnavailable) as exc:
         return [
             Finding(
@@ -197,6 +199,24 @@ def _memory_policy(client: redis.Redis, info: dict[str, Any]) -> Finding:
             fix="set maxmemory to what the host can give and alarm at 70 %",
         )
     return Finding(check="memory policy", level="ok", detail="noeviction with a maxmemory")
+
+
+def _group_lags(client: redis.Redis, settings: Settings) -> list[Finding]:
+    """A finding per group of ``poller.lag_groups``: polling holds while one lags too far."""
+    findings = []
+    poller = settings.poller
+    for lag in read_group_lags(client, poller.lag_groups, poller.max_group_lag):
+        if lag.lag is None:
+            level, fix = "warn", "start its consumers, or take it out of poller.lag_groups"
+        elif lag.holds:
+            level, fix = (
+                "warn",
+                "polling is paused: speed up its consumers, or raise poller.max_group_lag",
+            )
+        else:
+            level, fix = "ok", ""
+        findings.append(Finding(check="consumer lag", level=level, detail=lag.describe(), fix=fix))
+    return findings
 
 
 def _drifting_sources(client: redis.Redis) -> list[Finding]:

@@ -13,10 +13,12 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from pipeline import keys
 from pipeline.connection import connect_redis
 from pipeline.errors import RedisUnavailable
 from pipeline.ops.doctor import run_checks
 from pipeline.ops.drift import live_alarms
+from pipeline.ops.lag import read_group_lags
 from pipeline.ops.stats import OUTCOMES, Stats, collect_stats
 from pipeline.polling.registry import registered_feeds
 from pipeline.streams.deadletter import (
@@ -46,9 +48,14 @@ def stats(
         feeds = registered_feeds(client) or settings.feeds
         snapshot = collect_stats(client, feeds)
         drifting = sorted(live_alarms(client).values(), key=lambda a: (a.source, a.signal))
+        poller = settings.poller
+        lags = read_group_lags(client, poller.lag_groups, poller.max_group_lag)
+        held = int(client.get(keys.POLLER_LAG_HOLDS) or 0)
         if as_json:
             payload = {**asdict(snapshot), "in_flight": snapshot.in_flight}
             payload["drift"] = [asdict(a) for a in drifting]
+            payload["lag_groups"] = [{**asdict(g), "holds": g.holds} for g in lags]
+            payload["rounds_held_for_lag"] = held
             sys.stdout.write(msgspec.json.encode(payload).decode() + "\n")
         elif watch > 0:
             _watch(client, feeds, snapshot, watch)
@@ -56,6 +63,11 @@ def stats(
             _console.print(_render(snapshot, None, 0))
             for alarm in drifting:
                 _console.print(f"drift: {alarm.signal} {alarm.describe()}", markup=False)
+            for lag in lags:
+                state = "polling paused" if lag.holds else "ok"
+                _console.print(f"lag gate: {lag.describe()}: {state}", markup=False)
+            if lags or held:
+                _console.print(f"poll rounds held for consumer lag: {held}", markup=False)
     except RedisUnavailable as exc:
         fail(str(exc))
 
