@@ -21,6 +21,7 @@ from pipeline.errors import RedisUnavailable
 from pipeline.fetch.client import Fetcher
 from pipeline.fetch.politeness import HostGate, host_of
 from pipeline.models import FeedEntry
+from pipeline.ops.lag import LagGate
 from pipeline.ops.stats import read_task_queue
 from pipeline.polling.claim import claim_due, give_back
 from pipeline.polling.lease import Lease
@@ -31,7 +32,13 @@ from pipeline.polling.schedule import count_round, reconcile_schedule, seconds_u
 from pipeline.settings import FeedConfig, Settings
 from pipeline.streams.retention import trim_all
 from workers.app import app, entry_task
-from workers.metrics import FEED_POLLS, LEDGER_RESENT, NEW_ENTRIES, ROUNDS_HELD_BACK
+from workers.metrics import (
+    FEED_POLLS,
+    LEDGER_RESENT,
+    NEW_ENTRIES,
+    ROUNDS_HELD_BACK,
+    ROUNDS_HELD_BACK_LAG,
+)
 
 log = logging.getLogger(__name__)
 _SWEEP_EVERY_S = 10.0
@@ -340,13 +347,14 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
     housekeeping = Housekeeping()
     leading = held_back = False
     fetchers = FetcherPool(settings)
+    lag_gate = LagGate(client, settings.poller, on_hold=ROUNDS_HELD_BACK_LAG.inc)
     try:
         while not stop.is_set():
             if lease.hold() != leading:
                 leading = not leading
                 log.info("poller %s is %s", lease.owner, "active" if leading else "standby")
             held_back = _hold_back(client, settings.poller.max_queued_tasks, held_back)
-            if not held_back:
+            if not held_back and not lag_gate.holds():  # poller.lag_groups far behind
                 claims = ClaimRound(client, settings.poller.claim_ttl_s)
                 poll_once(
                     (),
