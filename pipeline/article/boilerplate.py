@@ -80,6 +80,7 @@ _SHORT_TEASER = re.compile(
     r"|también te puede interesar"
     r"|(notícias|artigos|posts) relacionad[oa]s|mais lidas|você também pode gostar"
     r"|articoli correlati|i più letti|potrebbe interessarti anche"
+    r"|(mehr zum thema|más sobre|more from)(\s+\S+){0,4}"
     r"|gerelateerde artikelen|meest gelezen|ook interessant)\W*$",
     re.I,
 )
@@ -94,7 +95,8 @@ _SECTION_LABEL = re.compile(
     r"^(weitere (informationen|infos)|mehr informationen|zusatzinformationen|kontakt"
     r"|pressekontakt|ansprechpartner(in)?( zum [\w -]+)?|quellen|quellenangaben|zum weiterlesen"
     r"|weiterführende links|más información|contacto|pour en savoir plus"
-    r"|plus d'informations|more information|further information|further reading)\s*:?$",
+    r"|plus d'informations|more information|further information|further reading"
+    r"|veröffentlichung|veröffentlicht am|date de publication|fecha de publicación)\s*:?$",
     re.I,
 )
 """Labels of the blocks after an article (contacts, sources, further reading), standing
@@ -120,7 +122,8 @@ _LOGIN_LINE = re.compile(
 """Notices to logged-out readers and affiliate notices."""
 _CREDIT = re.compile(
     r"\(?((additional |compiled |writing and )?reporting|writing|editing|edited|compiled) by\b"
-    r"|(sources?|photos?|fotos?|image|picture|credits?|bild|bildquelle|quelle|fuente|fonte)\s*:\s"
+    r"|(sources?|photos?|fotos?|image|picture|credits?|bild|bildquelle|quelle|fuente|fonte"
+    r"|titelbild|beitragsbild|symbolbild|aufmacherbild|image illustrative)\s*:\s"
     r"|staff reports?$"
     r"|with (\w+ )?wires?$|filed under\b|copyright\s*(©|\(c\)|by\b|:|(\w+\W+){0,2}(19|20)\d\d\b)",
     re.I,
@@ -209,16 +212,10 @@ def is_boilerplate(line: str) -> bool:
     words = line.count(" ") + 1
     if words > 40:
         return False
-    folded = line.casefold().strip(" .:|•·-–—[]")
+    folded = line.casefold().strip(" .:|•·-–—[]()")
     if folded in UI_TOKENS or _COUNTER.match(folded) or _SHORT_TEASER.match(folded):
         return True
-    if _TAG_LABEL.match(folded) or _SECTION_LABEL.match(folded):
-        return True
-    if words <= 25 and (
-        _UPDATED.match(line) or _DISCLOSURE.search(line) or _LOGIN_LINE.search(line)
-    ):
-        return True
-    if words <= 8 and line.rstrip().endswith(":") and _LABEL_START.match(folded):
+    if _is_label(line, folded, words) or _is_notice(line, words):
         return True
     if _TEASER.match(line.lstrip("[(")) and words <= 25:
         return True
@@ -229,6 +226,47 @@ def is_boilerplate(line: str) -> bool:
     if _is_promo(line, words):
         return True
     return bool(_CONTACT.match(line)) or is_dateline(line)
+
+
+def _is_label(line: str, folded: str, words: int) -> bool:
+    """A tag, section or category label, alone or before a colon, or a date beside a
+    one- or two-word label ("2021-10-16 | Botschaft")."""
+    if _TAG_LABEL.match(folded) or _SECTION_LABEL.match(folded):
+        return True
+    if words <= 8 and line.rstrip().endswith(":") and _LABEL_START.match(folded):
+        return True
+    if line.lstrip().startswith("|"):
+        return False  # a table row
+    if words <= 10 and _CATEGORY.search(line) and _DATE_MARK.search(line):
+        return True  # "News date: 04/21/2022 Category: Press Releases"
+    parts = [p for p in _PIPES.split(line) if p.strip()]
+    return (
+        2 <= len(parts) <= 3
+        and any(is_dateline(p) for p in parts)
+        and all(is_dateline(p) or len(p.split()) <= 2 for p in parts)
+    )
+
+
+_PIPES = re.compile(r"\s+\|\s+")
+_CATEGORY = re.compile(r"\b(categor(y|ia|ie|ies)|kategorie|rubrik)\s*:", re.I)
+
+
+def _is_notice(line: str, words: int) -> bool:
+    """A "last changed" line, an advertising or login notice, a file-download line."""
+    if words > 25:
+        return False
+    return bool(
+        _UPDATED.match(line)
+        or _DISCLOSURE.search(line)
+        or _LOGIN_LINE.search(line)
+        or _FILE_LINE.search(line)
+    )
+
+
+_FILE_LINE = re.compile(
+    r"\b(pdf|docx?|xlsx?|pptx?|zip|mp3)\s*[|,(/–-]?\s*\d+([.,]\d+)?\s*[kmg]i?b\b", re.I
+)
+"""A link to a file with its type and size ("PDF | 38 KB")."""
 
 
 def _is_promo(line: str, words: int) -> bool:

@@ -223,6 +223,34 @@ def test_news_about_newsletters_comments_and_logins_is_kept() -> None:
         assert not is_boilerplate(line), line
 
 
+def test_image_labels_file_links_and_dated_labels() -> None:
+    for line in (
+        "Titelbild: Jane Doe/Agency",
+        "Beitragsbild: Titelseite vom 2.4.2019",
+        "(Symbolbild)",
+        "(Alle Angaben ohne Gewähr)",
+        "Jahresbericht 2021 PDF | 38 KB | Datei ist nicht barrierefrei",
+        "2021-10-16 | Botschaft",
+        "24. März 2004, 19:49 | Genesis",
+        "News date : 04/21/2022 Category : Press Releases",
+        "Mehr zum Thema auf example.org",
+        "Más sobre La Gaceta AM",
+        "Veröffentlichung:",
+    ):
+        assert is_boilerplate(line), line
+
+
+def test_table_rows_and_spec_lines_with_dates_or_categories_are_kept() -> None:
+    for line in (
+        "| Jahr | 2018 | 2019 | 2020 |",
+        "| Kategorie: | Verschlüsselung |",
+        "Kategorie: Erste Versuche",
+        "The report, a 38-page PDF, was published on Monday.",
+        "Mehr zum Thema Hochwasser sagte der Minister nicht.",
+    ):
+        assert not is_boilerplate(line), line
+
+
 def test_promos_speak_to_the_reader() -> None:
     for line in (
         "Sign up for our daily newsletter.",
