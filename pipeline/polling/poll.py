@@ -282,7 +282,7 @@ def _take_entries(
     _save_children(client, feed.url, document.index)
     state["content_hash"] = body_hash  # only once its entries are enqueued
     if document.index is None or document.index.complete:
-        _prune_daily(client, feed.url, state, set(taken.fields), settings, now)
+        _prune(client, feed.url, state, taken, settings, now)
     hint_s = max(cache_hint, min(parsed.period_s or 0.0, settings.poller.max_interval_s))
     return dataclasses.replace(
         _taken_result(feed.url, parsed, taken, hint_s=hint_s, polled_before=polled_before),
@@ -469,18 +469,28 @@ def _skip_backlog(
     )
 
 
-def _prune_daily(
+def _prune(
     client: redis.Redis,
     feed_url: str,
     state: dict[str, str],
-    current: set[str],
+    taken: _Taken,
     settings: Settings,
     now: float,
 ) -> None:
-    """Prune the feed's seen-set at most once a day (see :func:`prune_seen`)."""
-    if now - float(state.get("pruned_at") or 0) < 86400:
+    """Prune the feed's seen-set once a day, and whenever it holds more than three times
+    the document's own fields (see :func:`prune_seen`): it stays bounded by the document's
+    size, not by how much the feed published in ``seen_ttl_s``."""
+    current = set(taken.fields)
+    daily = now - float(state.get("pruned_at") or 0) >= 86400
+    if not daily and taken.seen_fields <= _SEEN_BOUND * len(current):
         return
-    pruned = prune_seen(client, feed_url, current, older_than=now - settings.poller.seen_ttl_s)
+    pruned = prune_seen(
+        client,
+        feed_url,
+        current,
+        older_than=now - settings.poller.seen_ttl_s,
+        keep=(_SEEN_BOUND - 1) * len(current),
+    )
     state["pruned_at"] = str(now)
     if pruned:
         log.info("feed %s: forgot %d entries that left the feed", feed_url, pruned)
@@ -514,6 +524,8 @@ class _Taken:
     updated: int
     fields: list[str]
     """The document's entries' fields in the seen-set (entry keys and URL fields)."""
+    seen_fields: int = 0
+    """Fields in the feed's seen-set before this poll's new ones were marked."""
 
 
 def _enqueue_new(
@@ -527,7 +539,13 @@ def _enqueue_new(
     """
     seen_key = keys.feed_seen(feed_url)
     entry_keys_ = entry_keys(parsed.entries)
-    already: list[Any] = client.hmget(seen_key, entry_keys_) if entry_keys_ else []
+    already: list[Any] = []
+    seen_fields = 0
+    if entry_keys_:
+        pipe = client.pipeline(transaction=False)
+        pipe.hmget(seen_key, entry_keys_)
+        pipe.hlen(seen_key)
+        already, seen_fields = pipe.execute()
     now = str(int(time.time()))
     fresh: dict[str, FeedEntry] = {}
     changed: dict[str, tuple[FeedEntry, str]] = {}
@@ -551,7 +569,9 @@ def _enqueue_new(
         client.hset(seen_key, mapping=marks)  # type: ignore[arg-type]
     new, first = _mark_enqueued(client, feed_url, fresh, now, ttl_s)
     fields = entry_keys_ + [url_field(e.url) for e in parsed.entries]
-    return _Taken(new=new, first=first, updated=len(changed), fields=fields)
+    return _Taken(
+        new=new, first=first, updated=len(changed), fields=fields, seen_fields=seen_fields + 2 * new
+    )
 
 
 def _mark_enqueued(
@@ -602,17 +622,36 @@ def _moved_on(marker: str, seen: str) -> bool:
     return "T" in marker and "T" in seen and marker > seen
 
 
-def prune_seen(client: redis.Redis, feed_url: str, current: set[str], *, older_than: float) -> int:
-    """Forget entries that left the feed and were first seen before ``older_than``.
+_SEEN_BOUND = 3
+"""A seen-set is pruned once it holds this many times its document's fields."""
 
-    Keeps the seen-set of an active feed from growing for ever. Returns how many went.
+
+def prune_seen(
+    client: redis.Redis,
+    feed_url: str,
+    current: set[str],
+    *,
+    older_than: float,
+    keep: int | None = None,
+) -> int:
+    """Forget entries that left the feed and were first seen before ``older_than``, and
+    beyond the ``keep`` most recently first seen of those that left (all kept if None).
+
+    Keeps the seen-set of an active feed from growing for ever. An entry forgotten that
+    comes back is enqueued again, and the workers' outcome key for its URL absorbs it.
+    Returns how many went.
     """
     seen_key = keys.feed_seen(feed_url)
-    stale = [
-        field
-        for field, value in client.hscan_iter(seen_key, count=1000)
-        if field.decode() not in current and _first_seen(value) < older_than
-    ]
+    departed = sorted(
+        (
+            (_first_seen(value), field)
+            for field, value in client.hscan_iter(seen_key, count=1000)
+            if field.decode() not in current
+        ),
+        reverse=True,
+    )
+    kept = len(departed) if keep is None else max(keep - len(current), 0)
+    stale = [field for i, (first, field) in enumerate(departed) if first < older_than or i >= kept]
     for start in range(0, len(stale), 1000):
         client.hdel(seen_key, *stale[start : start + 1000])
     return len(stale)

@@ -622,3 +622,23 @@ def test_items_seen_counts_an_article_in_every_feed_that_gives_it(
         _poll(feed, redis_client, settings, [])
         assert redis_client.hget(keys.feed_state(feed.url), "items_seen") == b"1"
     assert int(redis_client.get(keys.ENQUEUED_COUNT) or 0) == 1  # one URL, counted once
+
+
+def test_the_seen_set_of_a_busy_feed_stays_bounded(
+    redis_client: redis.Redis, settings: Settings, fixture_site: LocalSite
+) -> None:
+    """Entries that left the document are forgotten beyond twice the document's own size
+    (the workers' outcome keys absorb one that comes back), not only after seen_ttl_s:
+    a feed publishing all day kept every entry of the last 30 days (issue #21)."""
+    feed = FeedConfig(url=fixture_site.url("/busy.xml"))
+    for poll in range(12):
+        items = [(f"e{j}", fixture_site.url(f"/e{j}"), "") for j in range(poll * 5, poll * 5 + 5)]
+        fixture_site.routes["/busy.xml"] = respond(200, _rss(items), "application/rss+xml")
+        _poll(feed, redis_client, settings, [])
+    fields = redis_client.hlen(keys.feed_seen(feed.url))
+    assert fields <= 3 * 10, f"{fields} seen fields for a document of 5 entries (10 fields)"
+    assert redis_client.hexists(keys.feed_seen(feed.url), entry_key_of("e59"))
+
+
+def entry_key_of(guid: str) -> str:
+    return "g" + keys.digest(guid)[:31]
