@@ -186,3 +186,29 @@ def bench_extract(
         return
     for line in extract_lines(figures):
         typer.echo(line)
+
+
+@bench_app.command("poll")
+def bench_poll(
+    feeds: Annotated[int, typer.Option(min=20, help="Feeds served and registered (N).")] = 10_000,
+    pollers: Annotated[
+        int, typer.Option(min=1, help="Poller processes (K); K > 1 also runs K = 1 first.")
+    ] = 1,
+    new_per_feed: Annotated[
+        int, typer.Option(min=1, help="New entries per changing feed per round (M).")
+    ] = 10,
+    concurrency: Annotated[int, typer.Option(min=1, help="Poll threads per poller.")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """K pollers over N local feeds (unchanged / new entries / errors): polls/s, CPU, Redis."""
+    from bench.poll import PollBenchOptions, run_bench
+
+    load_settings()
+    options = PollBenchOptions(
+        feeds=feeds, pollers=pollers, new_per_feed=new_per_feed, concurrency=concurrency
+    )
+    report = run_bench(options)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+        return
+    _print_nested(report)

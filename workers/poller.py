@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import threading
 import time
@@ -114,22 +113,17 @@ def poll_once(
     def poll(feed: FeedConfig) -> PollResult:
         if claims is not None and not claims.start(feed):
             return PollResult(feed_url=feed.url, status="given_back")
-        with fetchers.borrow() as fetcher, app.producer_or_acquire() as producer:
+        with fetchers.borrow() as fetcher:
             result = poll_feed(
-                feed,
-                fetcher=fetcher,
-                client=client,
-                settings=settings,
-                enqueue=functools.partial(
-                    enqueue_entries,
-                    producer=producer,
-                    per_task=settings.poller.entries_per_task,
-                    ledger=client,
-                ),
-                gate=gate,
+                feed, fetcher=fetcher, client=client, settings=settings, enqueue=enqueue, gate=gate
             )
         _log_result(feed, result)
         return result
+
+    def enqueue(entries: Sequence[FeedEntry]) -> None:
+        with app.producer_or_acquire() as producer:  # only for a poll with entries to send
+            per_task = settings.poller.entries_per_task
+            enqueue_entries(entries, producer=producer, per_task=per_task, ledger=client)
 
     def keep_going() -> bool:
         if stop is not None and stop.is_set():
