@@ -81,6 +81,7 @@ _SHORT_TEASER = re.compile(
     r"|(notícias|artigos|posts) relacionad[oa]s|mais lidas|você também pode gostar"
     r"|articoli correlati|i più letti|potrebbe interessarti anche"
     r"|(mehr zum thema|más sobre|more from)(\s+\S+){0,4}"
+    r"|top[- ]themen(\s+\S+){0,4}|(\.\.\.|…)?\s*weiter (zu|lesen)(\s+\S+){0,4}"
     r"|gerelateerde artikelen|meest gelezen|ook interessant)\W*$",
     re.I,
 )
@@ -96,7 +97,8 @@ _SECTION_LABEL = re.compile(
     r"|pressekontakt|ansprechpartner(in)?( zum [\w -]+)?|quellen|quellenangaben|zum weiterlesen"
     r"|weiterführende links|más información|contacto|pour en savoir plus"
     r"|plus d'informations|more information|further information|further reading"
-    r"|veröffentlichung|veröffentlicht am|date de publication|fecha de publicación)\s*:?$",
+    r"|veröffentlichung|veröffentlicht am|date de publication|fecha de publicación"
+    r"|über diese reihe|about this series|über den autor|über die autorin|about the author)\s*:?$",
     re.I,
 )
 """Labels of the blocks after an article (contacts, sources, further reading), standing
@@ -131,7 +133,7 @@ _CREDIT = re.compile(
 _CREDIT_MARKS = ("©", "all rights reserved", "contributed to this report", "contributed reporting")
 _CREDIT_MARKS_CJK = ("무단전재", "재배포 금지", "재배포금지")
 _PROMO = re.compile(
-    r"\b(sign up|subscribe|newsletter|(in|to) your inbox|follow (us|him|her|them)\b"
+    r"\b(sign up|subscribe|\w*newsletter|(in|to) your inbox|follow (us|him|her|them)\b|donate"
     r"|follow [\w ]{1,40} on (twitter|facebook|instagram|youtube|linkedin|tiktok)"
     r"|click here|delivered (to|through)|get access to|use the code|tell us what you think"
     r"|share (it|this|this story|this article) with|download (the|our) [\w ]{0,30}apps?\b"

@@ -251,6 +251,24 @@ def test_table_rows_and_spec_lines_with_dates_or_categories_are_kept() -> None:
         assert not is_boilerplate(line), line
 
 
+def test_navigation_labels_donations_and_compound_newsletters() -> None:
+    for line in (
+        '... weiter zu "Die Wortwahl"',
+        "Top-Themen bei Example Magazin",
+        "Über diese Reihe",
+        "About the author:",
+        "Schauen Sie mal in unseren Musiknewsletter!",
+        "We need your help to keep this site free. Donate",
+    ):
+        assert is_boilerplate(line), line
+    for line in (
+        "Weiter zu den Vorwürfen äußerte sich der Konzern am Montag nicht, sagte ein Sprecher.",
+        "The foundation asked readers to donate blood after the crash.",
+        "Der Musiknewsletter des Verlags wurde 2019 eingestellt.",
+    ):
+        assert not is_boilerplate(line), line
+
+
 def test_promos_speak_to_the_reader() -> None:
     for line in (
         "Sign up for our daily newsletter.",
