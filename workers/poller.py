@@ -100,8 +100,8 @@ def poll_once(
     """Poll the given feeds once each, several at a time, logging one line per feed.
 
     At most ``poller.concurrency`` polls run at once and ``poller.max_polls_per_host`` per
-    host. With a ``lease``, it is renewed while polls run and no new poll starts once lost;
-    once ``stop`` is set, none starts either. With ``claims``, more feeds are taken from the
+    host. With a ``lease``, it is renewed (or asked for) once a second while polls run; once
+    ``stop`` is set, no new poll starts. With ``claims``, more feeds are taken from the
     schedule as threads free up (see :class:`ClaimRound`), and those taken but not started
     are given back. ``fetchers`` kept across rounds keep their connections; without, one is
     made and closed.
@@ -125,13 +125,13 @@ def poll_once(
             per_task = settings.poller.entries_per_task
             enqueue_entries(entries, producer=producer, per_task=per_task, ledger=client)
 
+    renewed = [time.monotonic()]
+
     def keep_going() -> bool:
-        if stop is not None and stop.is_set():
-            return False
-        if lease is None or lease.hold():
-            return True
-        log.warning("poller lease lost to another poller; standing by")
-        return False
+        if lease is not None and time.monotonic() - renewed[0] >= 1.0:
+            lease.hold()  # held or not, this poller polls on; its heartbeat stays fresh
+            renewed[0] = time.monotonic()
+        return stop is None or not stop.is_set()
 
     try:
         return run_polls(
@@ -354,6 +354,7 @@ def run_poller(settings: Settings, client: redis.Redis, stop: threading.Event) -
                     (),
                     client=client,
                     settings=settings,
+                    lease=lease,
                     fetchers=fetchers,
                     claims=claims,
                     stop=stop,

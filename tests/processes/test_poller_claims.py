@@ -115,3 +115,29 @@ def test_a_poller_killed_mid_round_loses_no_feed_and_none_is_polled_twice_at_onc
     repolled = sum(1 for n in overlaps.started.values() if n > 1)
     print(f"\n{in_flight} polls in flight at the kill; {repolled} feeds polled again after it")
     assert repolled <= in_flight + 8, "only the killed poller's claimed feeds poll again"
+
+
+def test_a_poller_keeps_its_heartbeat_while_a_round_outlasts_the_lease(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    fixture_site: LocalSite,
+    tmp_path: Path,
+) -> None:
+    """A round ends only when its running polls end; the heartbeat (and the lease) must be
+    renewed meanwhile, or `doctor --poller` calls a busy poller dead."""
+    fixture_site.routes["/slow.xml"] = respond(200, BODY, "application/rss+xml", delay_s=6)
+    write_feeds(tmp_path, [fixture_site.url("/slow.xml")])
+    env = worker_env(redis_server.url, tmp_path, NEWSFLOW_POLLER_LEASE_TTL_S="2")
+    poller = subprocess.Popen(
+        newsflow("poller"), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: fixture_site.count("/slow.xml") >= 1, 30, "the slow poll")
+        beats = []
+        for _ in range(16):  # 4 s of a 6 s poll, lease and heartbeat 2 s
+            beats.append(bool(list(redis_client.scan_iter(keys.POLLER_HEARTBEAT_PREFIX + "*"))))
+            time.sleep(0.25)
+    finally:
+        poller.terminate()
+        poller.wait(timeout=30)
+    assert all(beats), f"heartbeat missing during the poll: {beats}"
