@@ -86,21 +86,32 @@ def _measure(tmp: Path, redis_url: str, site: LocalSite, copies: int) -> dict[st
         "ingest_pages_per_s_with_archive": archived / ingest_s,
     }
     figures["archive_ms_per_page"] = _record_ms(store)
+    figures["rss_mb_before_reextract"] = _rss_mb()
     for label, precision in (("same", True), ("changed", False)):
         figures |= _reextract(settings, client, store, label, precision)
+        figures[f"rss_mb_after_reextract_{label}"] = _rss_mb()
     return figures
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (reextract reads one page at a time: flat)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _record_ms(store: Store) -> float:
     """CPU time to build (and compress) one page's WARC record, the archive's cost per page."""
-    archived = []
+    seconds, count = 0.0, 0
     for f in store.files():
         with store.open(f.name) as fh:
-            archived += list(read_pages(fh, f.name))
-    started = time.perf_counter()
-    for a in archived:
-        page_record(a.page, a.entry, Produced(outcome="published"))
-    return (time.perf_counter() - started) * 1000 / max(len(archived), 1)
+            for a in read_pages(fh, f.name):
+                started = time.perf_counter()
+                page_record(a.page, a.entry, Produced(outcome="published"))
+                seconds += time.perf_counter() - started
+                count += 1
+    return seconds * 1000 / max(count, 1)
 
 
 def _reextract(
