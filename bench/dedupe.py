@@ -1,19 +1,25 @@
 """``newsflow bench dedupe``: near-duplicate detection on variants of real pages.
 
-Each benchmark page is extracted once and published; then six copies of it are offered:
-re-wrapped in other boilerplate (another host), with tracking parameters, as an AMP URL, with
-a changed headline, with one paragraph edited, and cut to its first 60 %. A copy counts as
-found when its outcome is ``duplicate`` (or ``already`` for the URL variants). Precision also
-counts every original wrongly merged into another original.
+Each benchmark page is extracted once; its copies are what syndication produces (see
+:func:`variants`). Every run starts from an empty Redis and offers all copies of all stories,
+round-robin over the stories, in one arrival order: the original first, shortest first
+(worst first), random, or one variant first. A copy is found when its outcome points at the
+article its story was published as; a merge into another story's article is a false
+positive. "Body share" is how much of a story's fullest copy (word 4-grams) the last body on
+the articles stream under the story's id holds: the fullest copy of the story's text is the
+original page (every other copy cuts it, or adds lines that are not the story's).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import random
+import re
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,16 +28,34 @@ import redis
 
 from pipeline import keys
 from pipeline.article.standalone import extract_page
-from pipeline.dedupe import identity_url, near_duplicate_anchors, text_fingerprint, url_id
+from pipeline.dedupe import identity_url, text_fingerprint, text_signature, url_id
 from pipeline.errors import PipelineError
 from pipeline.fetch.charset import decode_html
 from pipeline.models import Article, FeedEntry, OutcomeKind, Page, utc_now
-from pipeline.publish import Publisher
+from pipeline.publish import Publisher, decode_body, parse_outcome
 from pipeline.settings import Settings
 
 BOILER_TOP = "Sign up for our morning newsletter and never miss a story."
 BOILER_END = "© 2026 Mirror Media Group. All rights reserved. Reproduction prohibited."
-FOUND = {OutcomeKind.DUPLICATE, OutcomeKind.ALREADY}
+LEAD = (
+    "In a development that has drawn attention across the region, officials and residents "
+    "reacted on Tuesday to the events described in this report, which our correspondents "
+    "followed closely throughout the day."
+)
+STANDFIRST = "What we know so far, and what happens next: the essential points of the story."
+SHORT_WORDS = 40
+FIRST_VARIANTS = (
+    "boilerplate",
+    "standfirst",
+    "reordered",
+    "lead_rewritten",
+    "sentences_dropped",
+    "truncated",
+    "short",
+)
+"""Variants also run first (then the rest, shortest first); the URL-only and same-text
+variants first are the original-first run again."""
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def load_articles(corpus: Path, settings: Settings) -> list[Article]:
@@ -59,17 +83,18 @@ def load_articles(corpus: Path, settings: Settings) -> list[Article]:
 
 
 def variants(article: Article, n: int) -> dict[str, Article]:
-    """The six copies of one article, keyed by variant name."""
+    """The copies of one article other than itself, keyed by variant name."""
     mirror = f"https://mirror{n}.example.net/story/{n}"
     paragraphs = article.text.split("\n\n")
     middle = len(paragraphs) // 2
     edited = [*paragraphs]
     edited[middle] = edited[middle] + " A correction was appended to this paragraph later."
-    cut = paragraphs[: max(1, int(len(paragraphs) * 0.6))]
+    words = article.text.split()
     return {
         "boilerplate": _copy(
             article, f"{mirror}-b", "\n\n".join([BOILER_TOP, article.text, BOILER_END])
         ),
+        "boilerplate_top": _copy(article, f"{mirror}-bt", f"{BOILER_TOP}\n\n{article.text}"),
         "tracking": _copy(
             article,
             f"{article.url}{'&' if '?' in article.url else '?'}utm_source=bench&fbclid=x",
@@ -79,9 +104,50 @@ def variants(article: Article, n: int) -> dict[str, Article]:
         "headline": replace(
             _copy(article, f"{mirror}-h", article.text), title="Updated: " + article.title
         ),
+        "standfirst": replace(
+            _copy(article, f"{mirror}-s", f"{STANDFIRST}\n\n{article.text}"),
+            title="Live: " + article.title,
+            description=STANDFIRST,
+        ),
         "edited": _copy(article, f"{mirror}-e", "\n\n".join(edited)),
-        "truncated": _copy(article, f"{mirror}-t", "\n\n".join(cut)),
+        "rewrapped": _copy(article, f"{mirror}-w", _rewrapped(paragraphs)),
+        "reordered": _copy(article, f"{mirror}-r", "\n\n".join(_reordered(paragraphs))),
+        "lead_rewritten": _copy(article, f"{mirror}-l", "\n\n".join([LEAD, *paragraphs[1:]])),
+        "sentences_dropped": _copy(article, f"{mirror}-d", _dropped(paragraphs)),
+        "truncated": _copy(
+            article, f"{mirror}-t", "\n\n".join(paragraphs[: max(1, int(len(paragraphs) * 0.6))])
+        ),
+        "truncated_70": _copy(article, f"{mirror}-t7", " ".join(words[: int(len(words) * 0.7)])),
+        "short": _copy(article, f"{mirror}-x", " ".join(words[:SHORT_WORDS])),
     }
+
+
+def _rewrapped(paragraphs: list[str]) -> str:
+    """Other line breaks: pairs of paragraphs joined, each sentence on a line of its own."""
+    joined = [" ".join(paragraphs[i : i + 2]) for i in range(0, len(paragraphs), 2)]
+    return "\n\n".join("\n".join(_SENTENCE.split(p)) for p in joined)
+
+
+def _reordered(paragraphs: list[str]) -> list[str]:
+    """The first paragraph kept, the others in a fixed shuffled order."""
+    rest = paragraphs[1:]
+    random.Random(len(rest)).shuffle(rest)
+    return [*paragraphs[:1], *rest]
+
+
+def _dropped(paragraphs: list[str]) -> str:
+    """Every fifth sentence through the body left out."""
+    count = 0
+    kept_paragraphs = []
+    for paragraph in paragraphs:
+        kept = []
+        for sentence in _SENTENCE.split(paragraph):
+            count += 1
+            if count % 5:
+                kept.append(sentence)
+        if kept:
+            kept_paragraphs.append(" ".join(kept))
+    return "\n\n".join(kept_paragraphs)
 
 
 def _copy(article: Article, url: str, text: str) -> Article:
@@ -95,53 +161,171 @@ def _copy(article: Article, url: str, text: str) -> Article:
     )
 
 
+Copy = tuple[int, str, Article]
+"""(story, variant name, the copy)"""
+
+
 def run_bench(client: redis.Redis, corpus: Path, settings: Settings) -> dict[str, Any]:
-    """Publish originals then variants into an empty Redis; return the figures."""
+    """Offer every story's copies in several arrival orders; return the figures."""
     articles = load_articles(corpus, settings)
-    publisher = Publisher(client, settings)
-    merged = [
-        a
-        for a in articles
-        if publisher.publish_article(a, FeedEntry(url=a.url)).kind is not OutcomeKind.PUBLISHED
+    stories = [
+        [(n, "original", a), *((n, k, v) for k, v in variants(a, n).items())]
+        for n, a in enumerate(articles)
     ]
+    cost = _cost(client, settings, articles)
+    runs = {
+        "original_first": _run(client, settings, stories, lambda c: 0 if c[1] == "original" else 1),
+        "worst_first": _run(client, settings, stories, _words),
+        "random": _run(client, settings, stories, None),
+    }
+    for name in FIRST_VARIANTS:
+        runs[f"{name}_first"] = _run(client, settings, stories, _first(name))
     found: Counter[str] = Counter()
     offered: Counter[str] = Counter()
-    for n, article in enumerate(articles):
-        for name, copy in variants(article, n).items():
-            offered[name] += 1
-            if publisher.publish_article(copy, FeedEntry(url=copy.url)).kind in FOUND:
-                found[name] += 1
+    false_merges = 0
+    for run in runs.values():
+        found.update(run.pop("found"))
+        offered.update(run.pop("offered"))
+        false_merges += run["false_merges"]
     true_pos = sum(found.values())
     return {
         "pages": len(articles),
-        "distinct_pages_merged": len(merged),
-        "precision": round(true_pos / max(1, true_pos + len(merged)), 4),
+        "copies_per_story": len(stories[0]),
+        "precision": round(true_pos / max(1, true_pos + false_merges), 4),
         "recall": round(true_pos / max(1, sum(offered.values())), 4),
         "recall_by_variant": {k: round(found[k] / offered[k], 4) for k in offered},
-        "cpu_ms_per_article": _cpu_ms(articles),
-        "redis_round_trips_per_article": 2,
-        **_memory(client, articles),
+        "by_order": runs,
+        **cost,
     }
 
 
-def _cpu_ms(articles: list[Article]) -> float:
-    """Dedupe work on top of extraction: URL identity, fingerprint and anchors."""
+def _words(copy: Copy) -> int:
+    return copy[2].word_count
+
+
+def _first(variant: str) -> Callable[[Copy], tuple[bool, int]]:
+    """Arrival order: this variant first, then the others shortest first."""
+    return lambda copy: (copy[1] != variant, _words(copy))
+
+
+def _run(
+    client: redis.Redis,
+    settings: Settings,
+    stories: list[list[Copy]],
+    key: Callable[[Copy], Any] | None,
+) -> dict[str, Any]:
+    """All copies of all stories into an empty Redis in one order (round-robin over stories)."""
+    client.flushdb()
+    publisher = Publisher(client, settings)
+    ordered = []
+    for n, copies in enumerate(stories):
+        arranged = [*copies]
+        if key is None:
+            random.Random(n).shuffle(arranged)
+        else:
+            arranged.sort(key=key)
+        ordered.append(arranged)
+    story_of: dict[str, int] = {}
+    resolved: dict[tuple[int, str], str] = {}
+    for rank in range(len(stories[0])):
+        for arranged in ordered:
+            n, name, copy = arranged[rank]
+            outcome = publisher.publish_article(copy, FeedEntry(url=copy.url))
+            if outcome.kind is OutcomeKind.PUBLISHED:
+                story_of.setdefault(copy.id, n)
+                resolved[(n, name)] = copy.id
+            elif outcome.kind is OutcomeKind.ALREADY:
+                resolved[(n, name)] = parse_outcome(outcome.ref).ref
+            else:
+                resolved[(n, name)] = outcome.ref
+    return _score(client, stories, story_of, resolved)
+
+
+def _score(
+    client: redis.Redis,
+    stories: list[list[Copy]],
+    story_of: dict[str, int],
+    resolved: dict[tuple[int, str], str],
+) -> dict[str, Any]:
+    finals = _final_texts(client)
+    found: Counter[str] = Counter()
+    offered: Counter[str] = Counter()
+    false_merges, shares = 0, []
+    for n, copies in enumerate(stories):
+        home = Counter(resolved[(n, name)] for _, name, _ in copies).most_common(1)[0][0]
+        for _, name, _ in copies:
+            target = resolved[(n, name)]
+            offered[name] += 1
+            if story_of.get(target, n) != n:
+                false_merges += 1
+            elif target == home:
+                found[name] += 1
+        shares.append(_containment(copies[0][2].text, finals.get(home, "")))
+    published = sum(1 for _ in story_of)
+    return {
+        "found": found,
+        "offered": offered,
+        "false_merges": false_merges,
+        "stories_split": published - len(stories),
+        "body_share_min": round(min(shares), 3),
+        "body_share_mean": round(statistics.mean(shares), 4),
+        "stories_under_95": sum(1 for s in shares if s < 0.95),
+    }
+
+
+def _final_texts(client: redis.Redis) -> dict[str, str]:
+    """The last body text on the articles stream for every article id."""
+    texts = {}
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(keys.ARTICLES_STREAM)  # type: ignore[assignment]
+    for _, fields in entries:
+        texts[fields[b"id"].decode()] = str(decode_body(fields[b"body"])["text"])
+    return texts
+
+
+def _containment(fullest: str, final: str) -> float:
+    """Share of the fullest copy's word 4-grams that the final text holds."""
+    want, have = _grams(fullest), _grams(final)
+    return len(want & have) / max(1, len(want))
+
+
+def _grams(text: str) -> set[tuple[str, ...]]:
+    """Word 4-grams within each paragraph (line): order and line breaks do not count."""
+    grams: set[tuple[str, ...]] = set()
+    for line in text.splitlines():
+        words = re.findall(r"\w+", line.casefold())
+        grams.update(tuple(words[i : i + 4]) for i in range(max(1, len(words) - 3)))
+    return grams
+
+
+def _cost(client: redis.Redis, settings: Settings, articles: list[Article]) -> dict[str, Any]:
+    """CPU of the dedupe work, then Redis commands and memory of publishing every page once."""
     started = time.process_time()
     for article in articles:
         identity_url(article.url)
         text_fingerprint(article.text)
-        near_duplicate_anchors(article.text)
-    return round((time.process_time() - started) * 1000 / max(1, len(articles)), 3)
-
-
-def _memory(client: redis.Redis, articles: list[Article]) -> dict[str, Any]:
+        text_signature(article.text)
+    cpu_ms = (time.process_time() - started) * 1000 / max(1, len(articles))
+    client.flushdb()
+    client.config_resetstat()
+    publisher = Publisher(client, settings)
+    published = sum(
+        publisher.publish_article(a, FeedEntry(url=a.url)).kind is OutcomeKind.PUBLISHED
+        for a in articles
+    )
+    stats: dict[str, dict[str, Any]] = client.info("commandstats")
+    calls = {
+        name.removeprefix("cmdstat_"): int(v["calls"])
+        for name, v in stats.items()
+        if name not in ("cmdstat_config", "cmdstat_info")
+    }
+    buckets = [k for k in client.scan_iter(match=keys.near_duplicate_bucket(0)[:-1] + "*")]
+    index_bytes = sum(int(client.memory_usage(k, samples=0) or 0) for k in buckets)
     url_bytes = [int(client.memory_usage(keys.url_outcome(a.id)) or 0) for a in articles]
-    anchor_keys = [
-        keys.near_duplicate_anchor(x) for a in articles for x in near_duplicate_anchors(a.text)
-    ]
-    anchor_bytes = sum(int(client.memory_usage(k) or 0) for k in anchor_keys)
     return {
+        "distinct_pages_merged": len(articles) - published,
+        "cpu_ms_per_article": round(cpu_ms, 3),
+        "redis_commands_per_published_article": round(sum(calls.values()) / max(1, published), 1),
+        "redis_commands_by_name": {k: round(v / max(1, published), 2) for k, v in calls.items()},
         "bytes_per_remembered_url": round(statistics.mean(url_bytes), 1),
-        "bytes_per_near_duplicate_signature": round(anchor_bytes / max(1, len(articles)), 1),
-        "anchors_per_article": round(len(anchor_keys) / max(1, len(articles)), 1),
+        "bytes_per_near_duplicate_signature": round(index_bytes / max(1, published), 1),
     }

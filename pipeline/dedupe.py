@@ -13,6 +13,7 @@ import unicodedata
 import zlib
 from array import array
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import courlan
@@ -147,8 +148,9 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _sampled_shingles(words: list[bytes]) -> Iterator[int]:
-    """Where the sampled shingles of ``words`` start, in order (see ANCHOR_SAMPLING).
+def _sampled_shingles(words: list[bytes], table: bytes = _NOT_SAMPLED) -> Iterator[int]:
+    """Where the sampled shingles of ``words`` start, in order (see ANCHOR_SAMPLING; ``table``
+    translates a shingle's XORed byte to 0 where it is sampled).
 
     Computed without a Python step per word: the words' CRC-32 low bytes as one byte string,
     XORed with itself shifted by 1..ANCHOR_SHINGLE-1 words as big integers, then searched
@@ -162,8 +164,80 @@ def _sampled_shingles(words: list[bytes]) -> Iterator[int]:
     mixed = 0
     for k in range(ANCHOR_SHINGLE):
         mixed ^= int.from_bytes(low[k : k + count], "little")
-    sampled = mixed.to_bytes(count, "little").translate(_NOT_SAMPLED)
+    sampled = mixed.to_bytes(count, "little").translate(table)
     i = sampled.find(0)
     while i >= 0:
         yield i
         i = sampled.find(0, i + 1)
+
+
+DENSE_SAMPLING = 4
+"""One shingle in this many (by the XOR of its words' CRC low bytes, like the anchors) is a
+signature shingle. A divisor of 256."""
+SPREAD_MAX = 12
+"""Indexed shingles spread over a whole text: the ones with the smallest hashes (bottom-k)."""
+LEAD_WORDS = 32
+"""Signature shingles starting in a text's first words are also indexed (short copies)."""
+LEAD_MAX = 8
+SKETCH_WORDS = 160
+"""The sketch (containment of short texts) covers the shingles starting this early."""
+LOOKUP_BELOW = "4"
+"""Past 2 * SKETCH_WORDS words (a longer copy's sketch region) a text looks up only its
+shingles whose hash is below this (1/4 of them)."""
+LOOKUP_MAX = 320
+MAX_SIGNATURE_WORDS = 20_000
+_NOT_DENSE = bytes(int(b % DENSE_SAMPLING != 0) for b in range(256))
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What the near-duplicate index keeps and looks up for one text.
+
+    Shingle hashes are 12 lower-case hex digits, so they compare as strings as they do as
+    numbers. ``spread`` (the SPREAD_MAX smallest, at most ``cut``) and ``lead`` are indexed
+    when the text is published; ``lookup`` is what it is compared on (every shingle of the
+    first SKETCH_WORDS words, the smaller hashes after them, and all indexed ones);
+    ``sketch`` holds the last 4 hex digits of the first SKETCH_WORDS words' shingles, sorted
+    (the containment of short texts).
+    """
+
+    words: int
+    cut: str
+    spread: tuple[str, ...]
+    lead: tuple[str, ...]
+    lookup: tuple[str, ...]
+    sketch: str
+
+
+def text_signature(text: str) -> Signature:
+    """The near-duplicate signature of a body text (see :class:`Signature`).
+
+    Shingles are ANCHOR_SHINGLE words (``\\w+`` runs of the NFKC-normalised, casefolded
+    text); one in DENSE_SAMPLING is kept, chosen by its words alone (the same in every copy),
+    and named by the first 6 bytes of its blake2b hash. Only the first MAX_SIGNATURE_WORDS
+    words are read.
+    """
+    words = _words(text)[:MAX_SIGNATURE_WORDS]
+    found: dict[str, int] = {}
+    for i in _sampled_shingles(words, _NOT_DENSE):
+        shingle = b" ".join(words[i : i + ANCHOR_SHINGLE])
+        found.setdefault(hashlib.blake2b(shingle, digest_size=6).hexdigest(), i)
+    spread = tuple(sorted(found)[:SPREAD_MAX])
+    indexed = set(spread)
+    lead = tuple(a for a, i in found.items() if i < LEAD_WORDS and a not in indexed)[:LEAD_MAX]
+    indexed.update(lead)
+    early = [a for a, i in found.items() if i < SKETCH_WORDS]
+    others = [
+        a
+        for a, i in found.items()
+        if a not in indexed and (i < 2 * SKETCH_WORDS or a < LOOKUP_BELOW)
+    ]
+    lookup = [a for a in found if a in indexed] + others[: max(0, LOOKUP_MAX - len(indexed))]
+    return Signature(
+        words=len(words),
+        cut=spread[-1] if spread else "",
+        spread=spread,
+        lead=lead,
+        lookup=tuple(lookup),
+        sketch="".join(sorted({a[-4:] for a in early})),
+    )

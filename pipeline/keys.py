@@ -107,8 +107,15 @@ def article_record(article_id: str) -> str:
 
 
 def near_duplicate_anchor(anchor: str) -> str:
-    """String key: ``<article id>:<its anchor count>`` of the first article with this anchor."""
+    """String key of the near-duplicate index before #19 (no longer written or read: such
+    keys expire by their TTL): ``<article id>:<its anchor count>``."""
     return f"newsflow:nd:{anchor}"
+
+
+def near_duplicate_bucket(number: int) -> str:
+    """Hash: the near-duplicate index of one time bucket (``dedupe_ttl_s`` long, numbered
+    from the epoch): shingle hash -> story, story -> signature (see pipeline/publish.lua)."""
+    return f"newsflow:ndb:{number}"
 
 
 def feed_state(feed_url: str) -> str:

@@ -18,13 +18,20 @@ import redis
 
 from pipeline import keys
 from pipeline.connection import LuaScript, flat_fields, redis_errors
-from pipeline.dedupe import near_duplicate_anchors, text_fingerprint, url_id
+from pipeline.dedupe import Signature, text_fingerprint, text_signature, url_id
 from pipeline.models import Article, FeedEntry, Outcome, OutcomeKind, utc_now
 from pipeline.settings import Settings
 
 SCHEMA_VERSION = "1"
-MIN_ANCHORS = 3
-"""Texts with fewer near-duplicate anchors are only compared exactly."""
+SHORT_CONTAINMENT = 0.9
+"""A body too short for the sampled comparison is a near-duplicate of a story when this share
+of its first shingles are the story's (its sketch), so distinct short items stay apart."""
+BETTER_CONTAINMENT = 0.85
+"""A copy is the better version of a story when it holds this share of the story's sampled
+shingles and of its first words' shingles (sketch): shingles across the seams of cut-out
+sentences differ, a rewritten lead does not count as held ..."""
+BETTER_MARGIN = 0.1
+"""... and has this much more text (words); with the same text, when it has more metadata."""
 _ENCODER = msgspec.json.Encoder()
 OUTCOME_LUA = ("pipeline", "outcome.lua")
 """The Lua side of :func:`outcome_value` / :func:`parse_outcome`, for scripts that need it."""
@@ -42,6 +49,8 @@ _PUBLISH = LuaScript(
         "record",
         "sent",
         "sent_messages",
+        "bucket",
+        "bucket_prev",
     ),
     args=(
         "ttl",
@@ -51,8 +60,20 @@ _PUBLISH = LuaScript(
         "feed_url",
         "now_ms",
         "threshold",
-        "min_anchors",
         "digests",
+        "article_url",
+        "record_prefix",
+        "bucket_expires_at",
+        "short_threshold",
+        "better_containment",
+        "better_margin",
+        "words",
+        "metadata",
+        "cut",
+        "spread",
+        "lead",
+        "lookup",
+        "sketch",
     ),
     libraries=(OUTCOME_LUA,),
 )
@@ -138,6 +159,33 @@ def field_digests(article: Article, fingerprint: str | None = None) -> str:
     )
 
 
+def metadata_score(article: Article) -> int:
+    """How many of the article's metadata fields are filled (the richer of two equal texts)."""
+    filled = (
+        article.title,
+        article.description,
+        article.authors,
+        article.published_at,
+        article.modified_at,
+        article.language,
+        article.section,
+        article.image,
+        article.tags or article.categories,
+    )
+    return sum(1 for value in filled if value)
+
+
+def _signature_args(signature: Signature) -> dict[str, Any]:
+    return {
+        "words": signature.words,
+        "cut": signature.cut,
+        "spread": "".join(signature.spread),
+        "lead": "".join(signature.lead),
+        "lookup": "".join(signature.lookup),
+        "sketch": signature.sketch,
+    }
+
+
 def decode_body(body: bytes | str) -> dict[str, Any]:
     """The article JSON of a stream entry's ``body`` field, as a dict."""
     decoded: dict[str, Any] = msgspec.json.decode(body)
@@ -159,6 +207,9 @@ class Publisher:
         """
         entry_id = url_id(entry.url)
         fingerprint = text_fingerprint(article.text)
+        now_ms = _now_ms()
+        ttl = self._settings.dedupe_ttl_s
+        bucket = now_ms // 1000 // ttl
         script_keys = {
             "entry_outcome": keys.url_outcome(entry_id),
             "article_outcome": keys.url_outcome(article.id),
@@ -170,21 +221,29 @@ class Publisher:
             "record": keys.article_record(article.id),
             "sent": keys.SENT_ENTRIES,
             "sent_messages": keys.SENT_MESSAGES,
+            "bucket": keys.near_duplicate_bucket(bucket),
+            "bucket_prev": keys.near_duplicate_bucket(bucket - 1),
         }
         args = {
-            "ttl": self._settings.dedupe_ttl_s,
+            "ttl": ttl,
             "article_id": article.id,
             "entry_id": entry_id,
             "entry_url": entry.url,
             "feed_url": entry.feed_url,
-            "now_ms": _now_ms(),
+            "now_ms": now_ms,
             "threshold": self._settings.near_duplicate_threshold,
-            "min_anchors": MIN_ANCHORS,
             "digests": field_digests(article, fingerprint),
+            "article_url": article.url,
+            "record_prefix": keys.article_record(""),
+            "bucket_expires_at": (bucket + 2) * ttl,
+            "short_threshold": SHORT_CONTAINMENT,
+            "better_containment": BETTER_CONTAINMENT,
+            "better_margin": BETTER_MARGIN,
+            "metadata": metadata_score(article),
+            **_signature_args(text_signature(article.text)),
         }
-        anchors = [keys.near_duplicate_anchor(a) for a in near_duplicate_anchors(article.text)]
         kind, detail = self._run(
-            _PUBLISH, script_keys, args, entry.url, anchors, flat_fields(encode_article(article))
+            _PUBLISH, script_keys, args, entry.url, (), flat_fields(encode_article(article))
         )
         if kind == "already":
             return Outcome(kind=OutcomeKind.ALREADY, url=entry.url, ref=detail)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -219,3 +220,97 @@ def test_stream_entries_validate_against_every_keyword_of_the_schema(
     assert body["url"] == "https://xn--bcher-kva.example/%C3%A9%20a%22b?x=%20"
     assert body["title"] == "Title[2J]0;owned evil" and body["image"] == ""
     assert body["text"] == "First paragraph.\n\nSecond paragraph."
+
+
+def _prose(seed: int, words: int) -> str:
+    """Distinct prose: paragraphs of 40 words that no other seed shares."""
+    rng = random.Random(seed)
+    vocabulary = [f"{w}{seed % 97}" for w in ("river", "council", "vote", "harbour", "plan")]
+    vocabulary += [f"w{rng.randrange(10**6)}" for _ in range(400)]
+    tokens = [rng.choice(vocabulary) for _ in range(words)]
+    return "\n\n".join(" ".join(tokens[i : i + 40]) + "." for i in range(0, words, 40))
+
+
+def _stream(client: redis.Redis, stream: str = keys.ARTICLES_STREAM) -> list[dict[str, str]]:
+    return [
+        {k.decode(): v.decode() for k, v in fields.items()} for _, fields in client.xrange(stream)
+    ]
+
+
+def test_fuller_copy_arriving_later_publishes_a_new_version_of_the_story(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    full = _prose(1, 600)
+    first, later = "https://example.com/cut", "https://mirror.example.org/full"
+    cut = make_article(first, text=" ".join(full.split(" ")[:420]))
+    assert publisher.publish_article(cut, entry_for(first)).kind is OutcomeKind.PUBLISHED
+    outcome = publisher.publish_article(make_article(later, text=full), entry_for(later))
+    assert (outcome.kind, outcome.ref) == (OutcomeKind.DUPLICATE, cut.id)
+    article, update = _stream(redis_client)
+    assert update["type"] == "article.updated" and update["id"] == cut.id
+    assert (update["version"], update["changed"]) == ("2", "text")
+    assert update["superseded_by"] == later
+    assert json.loads(update["sources"]) == [first, later]
+    body = decode_body(update["body"])
+    assert body["id"] == cut.id and body["text"] == full and body["url"] == later
+    [event] = _stream(redis_client, keys.EVENTS_STREAM)
+    assert event["duplicate_of"] == cut.id and event["update"]
+    # the fuller version is now the story: the cut copy again, or the full one, changes nothing
+    for n, text in enumerate((cut.text, full)):
+        url = f"https://third.example.net/{n}"
+        again = publisher.publish_article(make_article(url, text=text), entry_for(url))
+        assert (again.kind, again.ref) == (OutcomeKind.DUPLICATE, cut.id)
+    assert redis_client.xlen(keys.ARTICLES_STREAM) == 2
+    assert redis_client.hgetall(keys.OUTCOME_COUNTS) == {
+        b"published": b"1",
+        b"duplicate": b"3",
+        b"updated": b"1",
+    }
+
+
+def test_same_text_with_more_metadata_is_a_new_version_once(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    text = _prose(2, 300)
+    bare = make_article("https://example.com/a", text=text).replace(authors=(), published_at=None)
+    rich = make_article("https://example.org/b", text=text).replace(image="https://x.org/i.jpg")
+    publisher.publish_article(bare, entry_for(bare.url))
+    publisher.publish_article(rich, entry_for(rich.url))
+    publisher.publish_article(bare.replace(url="https://e.net/c"), entry_for("https://e.net/c"))
+    article, update = _stream(redis_client)
+    assert update["id"] == bare.id and update["changed"] == "authors,published_at"
+    assert redis_client.xlen(keys.ARTICLES_STREAM) == 2
+
+
+def test_short_copy_contained_in_a_story_is_a_duplicate_but_short_items_stay_apart(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    story = make_article("https://example.com/story", text=_prose(3, 800))
+    publisher.publish_article(story, entry_for(story.url))
+    teaser = make_article("https://t.example.org/1", text=" ".join(story.text.split()[:40]))
+    outcome = publisher.publish_article(teaser, entry_for(teaser.url))
+    assert (outcome.kind, outcome.ref) == (OutcomeKind.DUPLICATE, story.id)
+    # two short recaps sharing one template line are two articles
+    template = "Technology provided by Example Sports Data Services and its partners worldwide."
+    for n in range(4, 8):
+        url = f"https://sports.example.com/{n}"
+        recap = make_article(url, text=f"{' '.join(_prose(n, 30).split())}\n\n{template}")
+        assert publisher.publish_article(recap, entry_for(url)).kind is OutcomeKind.PUBLISHED
+
+
+def test_near_duplicate_index_is_two_bucket_hashes_with_expiry(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    redis_client.set(keys.near_duplicate_anchor("0123456789abcdef"), "old:3", ex=60)  # pre-#19
+    for n in range(20):
+        url = f"https://example.com/{n}"
+        publisher.publish_article(make_article(url, text=_prose(100 + n, 500)), entry_for(url))
+    buckets = list(redis_client.scan_iter(match="newsflow:ndb:*"))
+    assert len(buckets) == 1 and redis_client.type(buckets[0]) == b"hash"
+    assert 0 < redis_client.ttl(buckets[0]) <= 2 * settings.dedupe_ttl_s
+    assert redis_client.hlen(buckets[0]) <= 20 * 22
+    assert redis_client.get(keys.near_duplicate_anchor("0123456789abcdef")) == b"old:3"
