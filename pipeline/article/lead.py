@@ -10,9 +10,9 @@ not repeated down the page). It is returned only when the body lacks it.
 
 from __future__ import annotations
 
-import itertools
 import re
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 LEAD_MIN_WORDS = 8
@@ -76,27 +76,57 @@ _WORDS = re.compile(r"[^\W_]+")
 def find_lead(tree: HtmlElement, texts: list[str]) -> str:
     """The page's lead paragraph, when it stands before the body in ``texts`` and is not
     in it; else ""."""
-    if not texts:
-        return ""
-    start = _body_start(tree, texts[0])
+    names = _lead_names(tree) if texts else set()
+    start = _body_start(tree, texts[0]) if names else None
     if start is None:
         return ""
-    order = {el: i for i, el in enumerate(tree.iter())}
-    limit = order.get(start, -1)
-    seen = _shingles(" ".join(texts))
-    for element in _candidates(tree):
-        if order.get(element, limit) >= limit:
-            break
+    seen: set[tuple[str, ...]] | None = None
+    for element in _named_before(tree, start, names):
         text = _shown_text(element)
-        if _is_lead(element, text, tree) and _is_new(text, seen):
+        if not _is_lead(element, text, tree):
+            continue
+        seen = _shingles(" ".join(texts)) if seen is None else seen
+        if _is_new(text, seen):
             return text
     return ""
 
 
-def _candidates(tree: HtmlElement) -> list[HtmlElement]:
-    """Elements named like a lead, in page order (a holder before what it holds)."""
-    named = (e for e in tree.xpath("//*[@class or @id]")[: MAX_CANDIDATES * 20] if _named_lead(e))
-    return list(itertools.islice(named, MAX_CANDIDATES))
+def _lead_names(tree: HtmlElement) -> set[str]:
+    """The class and id values of the page that hold a lead name somewhere."""
+    joined = "\n".join(_CLASSES_AND_IDS(tree))
+    folded = joined.lower()
+    same = len(folded) == len(joined)  # lower() kept every offset (ASCII: always)
+    matches = _STEMS.finditer(folded) if same else _STEMS_ANY_CASE.finditer(joined)
+    names = set()
+    for match in matches:  # one regex pass over every class and id of the page
+        begin = joined.rfind("\n", 0, match.start()) + 1
+        end = joined.find("\n", match.end())
+        names.add(joined[begin : end if end >= 0 else len(joined)])
+    return names
+
+
+_CLASSES_AND_IDS = etree.XPath("//@class | //@id", smart_strings=False)
+
+
+def _named_before(tree: HtmlElement, start: HtmlElement, names: set[str]) -> list[HtmlElement]:
+    """The elements named like a lead before ``start``, in page order (a holder before
+    what it holds), at most MAX_CANDIDATES."""
+    found: list[HtmlElement] = []
+    for element in tree.iter():
+        if element is start or len(found) >= MAX_CANDIDATES:
+            break
+        named = element.get("class") in names or element.get("id") in names
+        if named and _named_lead(element):
+            found.append(element)
+    return found
+
+
+_STEMS = re.compile(
+    "lead|intro|teaser|standfirst|dek|excerpt|abstract|summary|subheadline|subtitle|chap|sapo"
+    "|entradilla|bajada|preface|vorspann|einleitung"
+)
+_STEMS_ANY_CASE = re.compile(_STEMS.pattern, re.I)
+"""A quick look for a lead name in a class or id; the tokens are checked after."""
 
 
 def _named_lead(element: HtmlElement) -> bool:
