@@ -91,6 +91,16 @@ def _lag_of(client: redis.Redis, name: str, group: Any, limit: int) -> GroupLag:
     return GroupLag(group=name, lag=counted, limit=limit, counted=True)
 
 
+def rounds_held(client: redis.Redis) -> int:
+    """Poll rounds held back for consumer lag so far (all pollers).
+
+    Raises:
+        RedisUnavailable: Redis could not be read.
+    """
+    with redis_errors("lag hold count unavailable"):
+        return int(client.get(keys.POLLER_LAG_HOLDS) or 0)
+
+
 class LagGate:
     """The poller's check before each round: hold while a named group lags too far.
 

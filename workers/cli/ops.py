@@ -13,12 +13,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from pipeline import keys
 from pipeline.connection import connect_redis
 from pipeline.errors import RedisUnavailable
 from pipeline.ops.doctor import run_checks
 from pipeline.ops.drift import live_alarms
-from pipeline.ops.lag import read_group_lags
+from pipeline.ops.lag import read_group_lags, rounds_held
 from pipeline.ops.stats import OUTCOMES, Stats, collect_stats
 from pipeline.polling.registry import registered_feeds
 from pipeline.streams.deadletter import (
@@ -50,7 +49,7 @@ def stats(
         drifting = sorted(live_alarms(client).values(), key=lambda a: (a.source, a.signal))
         poller = settings.poller
         lags = read_group_lags(client, poller.lag_groups, poller.max_group_lag)
-        held = int(client.get(keys.POLLER_LAG_HOLDS) or 0)
+        held = rounds_held(client)
         if as_json:
             payload = {**asdict(snapshot), "in_flight": snapshot.in_flight}
             payload["drift"] = [asdict(a) for a in drifting]
