@@ -178,7 +178,7 @@ SPREAD_MAX = 12
 """Indexed shingles spread over a whole text: the ones with the smallest hashes (bottom-k)."""
 LEAD_WORDS = 32
 """Signature shingles starting in a text's first words are also indexed (short copies)."""
-LEAD_MAX = 8
+LEAD_MAX = 6
 SKETCH_WORDS = 160
 """The sketch (containment of short texts) covers the shingles starting this early."""
 LOOKUP_BELOW = "4"
