@@ -37,12 +37,8 @@ from pipeline.settings import Settings
 
 BOILER_TOP = "Sign up for our morning newsletter and never miss a story."
 BOILER_END = "© 2026 Mirror Media Group. All rights reserved. Reproduction prohibited."
-LEAD = (
-    "In a development that has drawn attention across the region, officials and residents "
-    "reacted on Tuesday to the events described in this report, which our correspondents "
-    "followed closely throughout the day."
-)
-STANDFIRST = "What we know so far, and what happens next: the essential points of the story."
+LEAD = "Officials and residents reacted on Tuesday, our correspondents report."
+STANDFIRST = "what we know so far, and what happens next."
 SHORT_WORDS = 40
 FIRST_VARIANTS = (
     "boilerplate",
@@ -90,6 +86,7 @@ def variants(article: Article, n: int) -> dict[str, Article]:
     edited = [*paragraphs]
     edited[middle] = edited[middle] + " A correction was appended to this paragraph later."
     words = article.text.split()
+    standfirst = f"{article.title}: {STANDFIRST}"
     return {
         "boilerplate": _copy(
             article, f"{mirror}-b", "\n\n".join([BOILER_TOP, article.text, BOILER_END])
@@ -105,14 +102,16 @@ def variants(article: Article, n: int) -> dict[str, Article]:
             _copy(article, f"{mirror}-h", article.text), title="Updated: " + article.title
         ),
         "standfirst": replace(
-            _copy(article, f"{mirror}-s", f"{STANDFIRST}\n\n{article.text}"),
+            _copy(article, f"{mirror}-s", f"{standfirst}\n\n{article.text}"),
             title="Live: " + article.title,
-            description=STANDFIRST,
+            description=standfirst,
         ),
         "edited": _copy(article, f"{mirror}-e", "\n\n".join(edited)),
         "rewrapped": _copy(article, f"{mirror}-w", _rewrapped(paragraphs)),
         "reordered": _copy(article, f"{mirror}-r", "\n\n".join(_reordered(paragraphs))),
-        "lead_rewritten": _copy(article, f"{mirror}-l", "\n\n".join([LEAD, *paragraphs[1:]])),
+        "lead_rewritten": _copy(
+            article, f"{mirror}-l", "\n\n".join([_rewritten(paragraphs[0]), *paragraphs[1:]])
+        ),
         "sentences_dropped": _copy(article, f"{mirror}-d", _dropped(paragraphs)),
         "truncated": _copy(
             article, f"{mirror}-t", "\n\n".join(paragraphs[: max(1, int(len(paragraphs) * 0.6))])
@@ -126,6 +125,13 @@ def _rewrapped(paragraphs: list[str]) -> str:
     """Other line breaks: pairs of paragraphs joined, each sentence on a line of its own."""
     joined = [" ".join(paragraphs[i : i + 2]) for i in range(0, len(paragraphs), 2)]
     return "\n\n".join("\n".join(_SENTENCE.split(p)) for p in joined)
+
+
+def _rewritten(paragraph: str) -> str:
+    """A rewritten lead: a new opening sentence, then the old lead with every third word
+    left out (no 8 words in a row as they were)."""
+    words = paragraph.split()
+    return f"{LEAD} " + " ".join(w for i, w in enumerate(words) if i % 3 != 2)
 
 
 def _reordered(paragraphs: list[str]) -> list[str]:
