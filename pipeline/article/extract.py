@@ -8,7 +8,8 @@ the main text, as blocks; :mod:`pipeline.article.completion` adds prose paragrap
 inside the same article container. When that body is short (under twice ``min_words``, or
 under a sixth of the page's own paragraph prose or JSON-LD ``articleBody``), the same pass with
 trafilatura's fallback comparison, a recall pass and the JSON-LD ``articleBody`` are second
-opinions, and the longest one wins (it must be half as long again).
+opinions, and the longest one wins (it must be half as long again). Last, the page's lead
+paragraph (:mod:`pipeline.article.lead`) is put first when the body lacks it.
 """
 
 from __future__ import annotations
