@@ -182,7 +182,27 @@ def clean_blocks(
             continue
         kept.append(Block(kind=block.kind, text=text, markup=_markup(block, text)))
         last_source = source
-    return _drop_trailing_links(kept)
+    return _drop_trailing_links(_drop_author_bio(kept, authors))
+
+
+def _drop_author_bio(blocks: list[Block], authors: tuple[str, ...]) -> list[Block]:
+    """Drop a note about the author among the last two blocks: a paragraph that opens
+    with an author's name and "is/was" ("Jane Doe is a reporter ...", "Inga Buller ist
+    ...")."""
+    names = [a for a in authors if len(a.split()) >= 2]
+    if not names:
+        return blocks
+    tail = len(blocks) - 2
+    return [
+        b
+        for i, b in enumerate(blocks)
+        if not (
+            i >= tail and any(_BIO.match(b.text[len(n) :]) and b.text.startswith(n) for n in names)
+        )
+    ]
+
+
+_BIO = re.compile(r",? (is|was|ist|war|est|es|é|è|is a|works)\b")
 
 
 def _drops_repeat(text: str, kept: list[Block]) -> bool:

@@ -269,6 +269,21 @@ def test_navigation_labels_donations_and_compound_newsletters() -> None:
         assert not is_boilerplate(line), line
 
 
+def test_a_note_about_the_author_at_the_end_is_dropped() -> None:
+    body = (
+        "The council approved the new tram line on Tuesday after a long debate.",
+        "Work on the tracks starts in spring and should take two years.",
+        "Jane Doe is a reporter covering transport and city hall for the Ledger.",
+    )
+    blocks = tuple(Block(kind="p", text=t) for t in body)
+    kept = clean_blocks(blocks, authors=("Jane Doe",))
+    assert [b.text for b in kept] == list(body[:2])
+    quote = (*body[:2], "Jane Doe is right about the costs, the mayor said on Tuesday evening.")
+    opening = tuple(Block(kind="p", text=t) for t in (quote[2], *body[:2]))
+    assert len(clean_blocks(opening, authors=("Jane Doe",))) == 3
+    assert len(clean_blocks(blocks, authors=("Doe",))) == 3
+
+
 def test_promos_speak_to_the_reader() -> None:
     for line in (
         "Sign up for our daily newsletter.",
