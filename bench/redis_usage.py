@@ -11,6 +11,7 @@ from bench.corpus import article_path
 from pipeline import keys
 from pipeline.dedupe import url_id
 from pipeline.ops.stats import OUTCOMES
+from pipeline.publish import decode_body
 
 
 def outcome_counts(client: redis.Redis) -> dict[str, int]:
@@ -37,6 +38,7 @@ def memory_figures(
         "bytes_per_remembered_url": round(sum(per_url) / max(1, len(per_url))),
         "stream_length": int(client.xlen(keys.ARTICLES_STREAM)),
         "duplicates_by_match": duplicate_matches(client),
+        "duplicate_examples": duplicate_examples(client),
     }
 
 
@@ -71,3 +73,20 @@ def duplicate_matches(client: redis.Redis) -> dict[str, int]:
         if fields.get(b"type") == b"duplicate":
             matches[fields.get(b"match", b"?").decode()] += 1
     return dict(matches)
+
+
+def duplicate_examples(client: redis.Redis, count: int = 3) -> list[str]:
+    """The first duplicates, as ``<url> -> <url of its article> (match, similarity)``."""
+    urls: dict[bytes, str] = {}
+    published: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(keys.ARTICLES_STREAM)  # type: ignore[assignment]
+    for _, fields in published:
+        urls[fields[b"id"]] = str(decode_body(fields[b"body"])["url"])
+    examples: list[str] = []
+    events: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(keys.EVENTS_STREAM)  # type: ignore[assignment]
+    for _, fields in events:
+        if fields.get(b"type") == b"duplicate" and len(examples) < count:
+            of = urls.get(fields.get(b"duplicate_of", b""), "?")
+            match = fields.get(b"match", b"?").decode()
+            similarity = fields.get(b"similarity", b"?").decode()
+            examples.append(f"{fields[b'url'].decode()} -> {of} ({match}, {similarity})")
+    return examples

@@ -115,11 +115,15 @@ local function nearness(ref, info)
   for _, d in ipairs(sketch) do if suffixes[d] then held = held + 1 end end
   local contains = 0
   if info.n + #sketch > 0 then contains = math.min(1, (votes + held) / (info.n + #sketch)) end
-  if mine >= MIN_SHINGLES and info.n > 0 then
-    return math.min(1, math.max(votes / info.n, votes / mine)), false, contains
+  if info.n > 0 and (mine >= MIN_SHINGLES or votes >= 3) then
+    -- the smaller text's sample: this body's shingles under the story's cut, but never much
+    -- fewer than its length predicts (a few shingles under the cut are noise, not a short text)
+    local ratio = math.min(1, tonumber(A.words) / math.max(1, info.words))
+    local smaller = math.max(mine, 0.7 * info.n * ratio)
+    return math.min(1, math.max(votes / info.n, votes / smaller)), false, contains
   end
   local own = split(A.sketch, 4)
-  if #own < 3 then return 0, true, contains end
+  if #own < 2 then return 0, true, contains end
   local theirs = {}
   for _, d in ipairs(split(info.sketch, 4)) do theirs[d] = true end
   local inside = 0

@@ -12,11 +12,14 @@ import pytest
 from pipeline import dedupe
 from pipeline.dedupe import (
     ANCHOR_SHINGLE,
+    LEAD_MAX,
     MAX_ANCHORS,
+    SPREAD_MAX,
     canonical_url,
     identity_url,
     near_duplicate_anchors,
     text_fingerprint,
+    text_signature,
     trusted_canonical,
     url_id,
 )
@@ -148,3 +151,18 @@ def test_near_duplicate_anchors_are_the_same_in_every_process() -> None:
         for seed in ("1", "2")
     }
     assert seen == {f"{near_duplicate_anchors(text)}\n"}
+
+
+def test_signature_samples_the_whole_text_and_indexes_its_start() -> None:
+    text = _story(3000)
+    signature = text_signature(text)
+    assert len(signature.spread) == SPREAD_MAX and signature.cut == max(signature.spread)
+    assert set(signature.spread) | set(signature.lead) <= set(signature.lookup)
+    assert 0 < len(signature.lead) <= LEAD_MAX
+    # a copy cut to its first 40 words shares the lead shingles and sketch
+    teaser = text_signature(" ".join(text.split()[:40]))
+    assert set(teaser.lookup) & set(signature.lead)
+    own = {teaser.sketch[i : i + 4] for i in range(0, len(teaser.sketch), 4)}
+    assert own <= {signature.sketch[i : i + 4] for i in range(0, len(signature.sketch), 4)}
+    assert text_signature(text.upper()) == signature
+    assert not set(text_signature(_story(900).replace("fox", "cat")).lookup) & set(signature.lookup)

@@ -314,3 +314,16 @@ def test_near_duplicate_index_is_two_bucket_hashes_with_expiry(
     assert 0 < redis_client.ttl(buckets[0]) <= 2 * settings.dedupe_ttl_s
     assert redis_client.hlen(buckets[0]) <= 20 * 22
     assert redis_client.get(keys.near_duplicate_anchor("0123456789abcdef")) == b"old:3"
+
+
+def test_better_copy_run_twice_publishes_its_version_once(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    publisher = Publisher(redis_client, settings)
+    full = _prose(9, 500)
+    cut = make_article("https://example.com/a", text=" ".join(full.split(" ")[:300]))
+    better = make_article("https://example.org/b", text=full)
+    publisher.publish_article(cut, entry_for(cut.url))
+    kinds = [publisher.publish_article(better, entry_for(better.url)).kind for _ in range(3)]
+    assert kinds == [OutcomeKind.DUPLICATE, OutcomeKind.ALREADY, OutcomeKind.ALREADY]
+    assert [e["type"] for e in _stream(redis_client)] == ["article", "article.updated"]
